@@ -1,0 +1,153 @@
+"""The composition root: settings in, a wired store, services, ASGI app and worker out.
+
+The only module that names a concrete store, reads ``Settings`` or creates an engine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import structlog
+from litestar.types import ASGIApp
+
+from keyhouse.config import ConfigError, Settings, load_settings
+from keyhouse.domain.credentials import Pepper
+from keyhouse.services import Deps, Peppers
+from keyhouse.store.postgres import PostgresStore
+from keyhouse.store.sql import SqlStore, migrate
+from keyhouse.store.sqlite import SqliteStore
+from keyhouse.web import WebOptions, create_app
+from keyhouse.web.guards import HostOptions
+from keyhouse.web.pagination import UrlOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A parsed ``KEYHOUSE_DATABASE_URL``."""
+
+    kind: str  # "sqlite" | "postgresql"
+    target: str  # file path, or a libpq DSN without keyhouse's own parameters
+    schema: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> Database:
+        if url.startswith("sqlite:///"):
+            return cls("sqlite", url.removeprefix("sqlite:///"))
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query)
+        schema = next((v for k, v in query if k == "schema"), None)
+        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest, ""))
+        return cls("postgresql", dsn, schema)
+
+    @property
+    def pepper_file(self) -> Path:
+        return Path(f"{self.target}.pepper")
+
+
+def open_store(settings: Settings) -> SqlStore:
+    database = Database.parse(settings.database_url)
+    if database.kind == "sqlite":
+        return SqliteStore(database.target)
+    return PostgresStore(database.target, database.schema, pool_size=settings.db_pool_size)
+
+
+def load_peppers(settings: Settings, *, create: bool = False) -> Peppers:
+    """The pepper from ``KEYHOUSE_PEPPER``; with SQLite and none set, from a 0600 file beside the database.
+
+    ``create`` (only ``db upgrade``) writes that file the first time.
+    """
+    previous = tuple(
+        Pepper(p.strip().encode())
+        for p in (settings.previous_peppers.get_secret_value() if settings.previous_peppers else "").split(
+            ","
+        )
+        if p.strip()
+    )
+    if settings.pepper is not None:
+        return Peppers(Pepper(settings.pepper.get_secret_value().encode()), previous)
+    database = Database.parse(settings.database_url)
+    if database.kind != "sqlite":
+        raise ConfigError("KEYHOUSE_PEPPER is required with PostgreSQL (at least 32 random characters).")
+    path = database.pepper_file
+    if not path.exists():
+        if not create:
+            raise ConfigError(
+                f"no pepper: set KEYHOUSE_PEPPER, or run `keyhouse db upgrade` once to create {path}."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return Peppers(Pepper(path.read_text().strip().encode()), previous)
+
+
+def build_deps(settings: Settings) -> Deps:
+    return Deps(store=open_store(settings), peppers=load_peppers(settings))
+
+
+def web_options(settings: Settings) -> WebOptions:
+    proxies = tuple(
+        ipaddress.ip_network(p.strip(), strict=False)
+        for p in settings.trusted_proxies.split(",")
+        if p.strip()
+    )
+    return WebOptions(
+        hosts=HostOptions(settings.sandbox_host, settings.live_host),
+        urls=UrlOptions(settings.public_url, proxies),
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+async def upgrade_database(settings: Settings) -> None:
+    """Migrate to the newest schema; with SQLite and no pepper set, create the pepper file once."""
+    store = open_store(settings)
+    try:
+        await migrate(store)
+    finally:
+        await store.close()
+    load_peppers(settings, create=True)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Deps]:
+    """Deps with a started store, closed on exit (for the CLI and scripts)."""
+    deps = build_deps(settings)
+    await deps.store.start()
+    try:
+        yield deps
+    finally:
+        await deps.store.close()
+
+
+def configure_logging(settings: Settings) -> None:
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s")
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+
+
+def asgi_app() -> ASGIApp:
+    """The uvicorn factory (``keyhouse.bootstrap:asgi_app``): one app per worker process."""
+    settings = load_settings()
+    configure_logging(settings)
+    return create_app(build_deps(settings), web_options(settings))

@@ -1,0 +1,77 @@
+"""Settings: read once from ``KEYHOUSE_*`` environment variables, checked at startup.
+
+Only ``bootstrap`` and ``cli`` import this module. State an operator changes at run time (feature
+flags, allow-lists) lives in the store instead, so it takes effect without restarts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "KEYHOUSE_"
+
+
+class ConfigError(Exception):
+    """A setting is missing or garbled; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    #: ``sqlite:///path`` or ``postgresql://user@host:port/db`` (``?schema=NAME`` picks a schema).
+    database_url: str = "sqlite:///keyhouse.sqlite3"
+    #: HMAC key for API-key hashes. Required with PostgreSQL; with SQLite a file beside the database.
+    pepper: SecretStr | None = None
+    #: Comma-separated earlier peppers, still accepted for verification while keys are re-issued.
+    previous_peppers: SecretStr | None = None
+    sandbox_host: str | None = None
+    live_host: str | None = None
+    public_url: str | None = None
+    #: Comma-separated CIDRs whose X-Forwarded-* headers are believed.
+    trusted_proxies: str = ""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+    log_level: str = "info"
+    log_format: str = "console"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            ipaddress.ip_network(item, strict=False)
+        return value
+
+    @field_validator("pepper")
+    @classmethod
+    def _strong_pepper(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value or None
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None

@@ -1,0 +1,1 @@
+"""The pure core: values and rules, standard library only, no I/O."""

@@ -1,0 +1,86 @@
+"""Authentication and permission checks, run before every handler.
+
+Each route declares what it needs in ``opt``: ``permission`` (a :class:`Permission`),
+``auth_optional`` (``GET /``), ``public`` (health, OpenAPI), ``self_allowed`` (a key may read itself).
+Order, as Paddle: header missing → malformed → invalid token → missing permission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
+
+from keyhouse.domain import credentials
+from keyhouse.domain.accounts import Environment
+from keyhouse.domain.errors import AuthenticationMalformed, AuthenticationMissing, Forbidden
+from keyhouse.domain.keys import ApiKey, Denied, authorize
+from keyhouse.services import Deps
+
+CLIENT_TOKEN_ON_SERVER_API = (
+    "Client-side tokens only work with client-side operations (pricing and transaction previews). "
+    "Use an API key for this request."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HostOptions:
+    """Optional hostnames that pin an environment, as Paddle's api. and sandbox-api. hosts do."""
+
+    sandbox_host: str | None = None
+    live_host: str | None = None
+
+    def environment_of(self, host: str | None) -> Environment | None:
+        if not host or not (self.sandbox_host or self.live_host):
+            return None
+        hostname = host.lower()
+        for configured, environment in (
+            (self.sandbox_host, Environment.SANDBOX),
+            (self.live_host, Environment.LIVE),
+        ):
+            if configured and (
+                hostname == configured.lower() or hostname.split(":")[0] == configured.lower()
+            ):
+                return environment
+        return None
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey | None:
+    principal: ApiKey | None = connection.state.get("principal")
+    return principal
+
+
+def make_guard(deps: Deps, hosts: HostOptions) -> Guard:
+    authenticator = deps.authenticator
+
+    async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        opt = handler.opt
+        if opt.get("public"):
+            return
+        header = connection.headers.get("authorization")
+        if header is None:
+            if opt.get("auth_optional"):
+                return
+            raise AuthenticationMissing()
+        credential = credentials.parse_bearer(header)
+        if credential is None:
+            raise AuthenticationMalformed()
+        if credentials.parse_client_token(credential) is not None:
+            raise Forbidden(CLIENT_TOKEN_ON_SERVER_API)
+        key = await authenticator.authenticate(
+            credential, hosts.environment_of(connection.headers.get("host"))
+        )
+        connection.state["principal"] = key
+        needed = opt.get("permission")
+        if needed is None:
+            return
+        if opt.get("self_allowed") and connection.path_params.get("api_key_id") == key.id:
+            return
+        decision = authorize(key, needed)
+        if isinstance(decision, Denied):
+            raise Forbidden(decision.reason)
+
+    return authenticate

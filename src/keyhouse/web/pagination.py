@@ -1,0 +1,101 @@
+"""Paddle's cursor pagination: ``after``, ``per_page``, ``order_by`` in; ``meta.pagination`` out."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request
+
+from keyhouse.domain.errors import FieldError, InvalidField
+from keyhouse.domain.ids import is_id
+from keyhouse.store import PageRequest
+from keyhouse.web.schemas import MetaPaginated, Pagination
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+_ORDER_BY = re.compile(r"id\[(asc|desc)\]", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class UrlOptions:
+    """How to write absolute ``next`` links."""
+
+    public_url: str | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+
+def page_request(request: Request[Any, Any, Any], id_prefix: str, *, descending_default: bool) -> PageRequest:
+    """Read the list query; bad values are ``invalid_field``, values above the maximum are clamped."""
+    query = request.query_params
+    errors = []
+    after = query.get("after") or None  # an empty cursor (from an empty page) means the start
+    if after is not None and not is_id(id_prefix, after):
+        errors.append(FieldError("after", f"must be a valid {id_prefix} id"))
+    per_page = DEFAULT_PER_PAGE
+    raw = query.get("per_page")
+    if raw is not None:
+        if raw.isdigit() and int(raw) >= 1:
+            per_page = min(int(raw), MAX_PER_PAGE)
+        else:
+            errors.append(FieldError("per_page", "must be a positive integer"))
+    descending = descending_default
+    raw = query.get("order_by")
+    if raw is not None:
+        match = _ORDER_BY.fullmatch(raw)
+        if match is None:
+            errors.append(FieldError("order_by", "must be id[ASC] or id[DESC]"))
+        else:
+            descending = match.group(1).lower() == "desc"
+    if errors:
+        raise InvalidField(errors=errors)
+    return PageRequest(after=after, limit=per_page, descending=descending)
+
+
+def base_url(request: Request[Any, Any, Any], options: UrlOptions) -> str:
+    """The origin clients reached: the configured public URL, else scheme and host of the request.
+
+    ``X-Forwarded-Proto``/``-Host`` are believed only from a configured trusted proxy, so a client
+    cannot make keyhouse hand out links (which SDKs follow with the API key) to a host of its choosing.
+    """
+    if options.public_url:
+        return options.public_url.rstrip("/")
+    scheme = request.url.scheme
+    host = request.headers.get("host") or request.url.netloc
+    client = request.client.host if request.client else None
+    if client and options.trusted_proxies and _trusted(client, options.trusted_proxies):
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+    return f"{scheme}://{host}"
+
+
+def _trusted(client: str, proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return False
+    return any(address in network for network in proxies)
+
+
+def meta(
+    request: Request[Any, Any, Any],
+    options: UrlOptions,
+    page: PageRequest,
+    ids: Sequence[str],
+    has_more: bool,
+    estimated_total: int,
+) -> MetaPaginated:
+    """``next`` is absolute and keeps every original query parameter, with ``after`` set to the last id."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
+    params.append(("after", ids[-1] if ids else (page.after or "")))
+    next_url = f"{base_url(request, options)}{request.url.path}?{urlencode(params)}"
+    return MetaPaginated(
+        request_id=request.state.request_id,
+        pagination=Pagination(
+            per_page=page.limit, next=next_url, has_more=has_more, estimated_total=estimated_total
+        ),
+    )

@@ -1,0 +1,95 @@
+"""Wire shapes of the server API (Paddle's), as msgspec Structs; the entity shapes come from the domain.
+
+NOTE: wire format. Never reorder or rename fields; a new field gets a default.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from keyhouse.domain.keys import ApiKeyWire
+
+
+class Meta(msgspec.Struct):
+    request_id: str
+
+
+class Pagination(msgspec.Struct):
+    per_page: int
+    next: str
+    has_more: bool
+    estimated_total: int
+
+
+class MetaPaginated(msgspec.Struct):
+    request_id: str
+    pagination: Pagination
+
+
+class FieldErrorWire(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    type: str
+    code: str
+    detail: str
+    documentation_url: str
+    errors: list[FieldErrorWire] | None = None
+
+
+class ErrorEnvelope(msgspec.Struct):
+    """Every error keyhouse returns, whatever the status."""
+
+    error: ErrorBody
+    meta: Meta
+
+
+class ApiInfo(msgspec.Struct):
+    name: str
+    version: str
+    environment: str
+    documentation_url: str
+
+
+class CallerAccount(msgspec.Struct):
+    id: str
+
+
+class Caller(msgspec.Struct):
+    auth_type: str | None
+    account: CallerAccount | None
+    permissions: list[str]
+    #: keyhouse extension: which key made the request.
+    api_key_id: str | None = None
+
+
+class ApiRoot(msgspec.Struct):
+    api: ApiInfo
+    caller: Caller
+
+
+class ApiRootResponse(msgspec.Struct):
+    data: ApiRoot
+    meta: Meta
+
+
+class ApiKeyResponse(msgspec.Struct):
+    data: ApiKeyWire
+    meta: Meta
+
+
+class ApiKeyList(msgspec.Struct):
+    data: list[ApiKeyWire]
+    meta: MetaPaginated
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
+
+
+class HealthResponse(msgspec.Struct):
+    data: Health
+    meta: Meta
