@@ -91,7 +91,12 @@ def load_peppers(settings: Settings, *, create: bool = False) -> Peppers:
 
 
 def build_deps(settings: Settings) -> Deps:
-    return Deps(store=open_store(settings), peppers=load_peppers(settings))
+    return Deps(
+        store=open_store(settings),
+        peppers=load_peppers(settings),
+        token_cap_per_installation=settings.client_token_limit_per_installation,
+        token_cap_per_environment=settings.client_token_limit_per_environment,
+    )
 
 
 def web_options(settings: Settings) -> WebOptions:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 import uuid
@@ -21,10 +22,23 @@ import typer
 
 from keyhouse import bootstrap, services
 from keyhouse.config import ConfigError, load_settings
+from keyhouse.domain import client_tokens as domain_tokens
 from keyhouse.domain import keys as domain_keys
 from keyhouse.domain.accounts import Account, Environment
+from keyhouse.domain.client_tokens import ClientToken, Creator, CreatorKind, TokenStatus
 from keyhouse.domain.errors import InvalidField, KeyhouseError
+from keyhouse.domain.integrations import (
+    Availability,
+    Feature,
+    audit_json,
+    installation_json,
+    integration_json,
+)
+from keyhouse.domain.permissions import Permission
 from keyhouse.domain.times import parse_rfc3339, rfc3339
+from keyhouse.services import client_tokens as token_services
+from keyhouse.services import integrations as integration_services
+from keyhouse.services.client_tokens import TokenScope
 from keyhouse.store import PageRequest
 
 T = TypeVar("T")
@@ -38,6 +52,16 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys (created by account 
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
+integrations_app = typer.Typer(
+    no_args_is_help=True, help="Partner integrations (operator) and installing them."
+)
+installations_app = typer.Typer(no_args_is_help=True, help="Integrations installed in an account.")
+features_app = typer.Typer(no_args_is_help=True, help="Operator feature switches.")
+tokens_app = typer.Typer(no_args_is_help=True, help="Client-side tokens, as the account owner (never gated).")
+app.add_typer(integrations_app, name="integrations")
+app.add_typer(installations_app, name="installations")
+app.add_typer(features_app, name="features")
+app.add_typer(tokens_app, name="client-tokens")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 AccountOpt = Annotated[str, typer.Option("--account", help="Account id (acc_…).")]
@@ -88,6 +112,23 @@ def environment(value: str) -> Environment:
 
 def account_json(account: Account) -> dict[str, Any]:
     return {"id": account.id, "name": account.name, "created_at": rfc3339(account.created_at)}
+
+
+def actor() -> str:
+    """Who made an operator change, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def warn_about(granted: frozenset[Permission]) -> None:
+    if Permission.CLIENT_TOKEN_WRITE in granted:
+        typer.echo(
+            "warning: client_token.write lets this key create and revoke client-side tokens. Grant it only "
+            "when the integration's documentation requires it.",
+            err=True,
+        )
 
 
 def key_json(key: domain_keys.ApiKey, now: datetime, plaintext: str | None = None) -> dict[str, Any]:
@@ -162,6 +203,7 @@ def keys_create(
 
     async def work(deps: services.Deps) -> dict[str, Any]:
         granted = services.resolve_permissions(permission or [], all_permissions=all_permissions)
+        warn_about(granted)
         key, plaintext = await services.create_key(
             deps,
             account_id=account,
@@ -243,13 +285,14 @@ def keys_import_legacy(
 
 @app.command("seed")
 def seed(
-    new_key: Annotated[bool, typer.Option("--new-key", help="Issue another demo key and print it.")] = False,
+    new_key: Annotated[bool, typer.Option("--new-key", help="Issue new demo keys and print them.")] = False,
     banner: Annotated[
         bool, typer.Option("--banner", help="Explain the result for a human (make run).")
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Idempotent demo data: an account with a sandbox key holding every permission."""
+    """Idempotent demo data: an account with a sandbox key holding every permission, and an
+    allow-listed partner integration installed in it with client_token.read and client_token.write."""
 
     async def work(deps: services.Deps) -> tuple[services.Seeded, datetime]:
         return await services.seed(deps, new_key=new_key), deps.clock()
@@ -258,24 +301,236 @@ def seed(
     payload = {
         "account": account_json(seeded.account),
         "api_key": key_json(seeded.key, now, seeded.plaintext),
+        "integration": integration_json(seeded.integration),
+        "installation": installation_json(seeded.installation),
+        "partner_api_key": key_json(seeded.partner_key, now, seeded.partner_plaintext),
     }
     if as_json:
         emit(payload, True)
         return
+    lines = []
     if seeded.plaintext:
+        lines.append(f"  merchant key (every permission):        {seeded.plaintext}")
+    if seeded.partner_plaintext:
+        lines.append(f"  partner key (client_token.read, .write): {seeded.partner_plaintext}")
+    if lines:
         typer.echo(
-            f"\nSandbox account {seeded.account.id} with an API key holding every permission.\n"
-            f"This key is shown once; store it now:\n\n    {seeded.plaintext}\n\n"
-            f"Try: curl -H 'Authorization: Bearer {seeded.plaintext}' http://127.0.0.1:8080/\n",
+            f"\nSandbox account {seeded.account.id}. These keys are shown once; store them now:\n\n"
+            + "\n".join(lines)
+            + f"\n\nTry: curl -H 'Authorization: Bearer {seeded.plaintext or seeded.partner_plaintext}' "
+            "http://127.0.0.1:8080/\n",
             err=True,
         )
     elif banner:
         typer.echo(
-            f"\nReusing sandbox account {seeded.account.id} (key {seeded.key.id}).\n"
-            "Its secret was shown once on the first run. For another key: "
-            ".venv/bin/keyhouse seed --new-key\n",
+            f"\nReusing sandbox account {seeded.account.id} (keys {seeded.key.id}, {seeded.partner_key.id}).\n"
+            "Their secrets were shown once, on the first run. For new ones: .venv/bin/keyhouse seed --new-key\n",
             err=True,
         )
+
+
+# --- integrations, installations, features --------------------------------------------------------
+
+
+def _integration_with_history(pair: tuple[Any, list[Any]]) -> dict[str, Any]:
+    integration, history = pair
+    return {**integration_json(integration), "history": [audit_json(e) for e in history]}
+
+
+@integrations_app.command("register")
+def integrations_register(
+    name: Annotated[str, typer.Option("--name")],
+    early_access: Annotated[
+        bool, typer.Option("--early-access", help="Allow-list it for early access.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    integration = run(
+        as_json,
+        lambda deps: integration_services.register_integration(
+            deps, name, early_access=early_access, actor=actor()
+        ),
+    )
+    emit(integration_json(integration), as_json)
+
+
+@integrations_app.command("list")
+def integrations_list(as_json: JsonOpt = False) -> None:
+    """Every integration, with who changed its allow-list flag, when, from → to."""
+    found = run(as_json, integration_services.list_integrations)
+    emit({"data": [_integration_with_history(p) for p in found]}, as_json)
+
+
+@integrations_app.command("update")
+def integrations_update(
+    integration_id: str,
+    early_access: Annotated[
+        bool, typer.Option("--early-access/--no-early-access", help="On or off the early-access allow-list.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    integration = run(
+        as_json,
+        lambda deps: integration_services.set_early_access(deps, integration_id, early_access, actor=actor()),
+    )
+    emit(integration_json(integration), as_json)
+
+
+@integrations_app.command("install")
+def integrations_install(
+    account: AccountOpt,
+    env: EnvOpt,
+    integration: Annotated[str, typer.Option("--integration", help="Integration id (itg_…).")],
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", help="Repeat for each permission.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Install an integration into an environment: prints the installation and its new API key (once)."""
+    environment_ = environment(env)
+
+    async def work(deps: services.Deps) -> dict[str, Any]:
+        granted = services.resolve_permissions(permission or [], all_permissions=False)
+        warn_about(granted)
+        installation, key, plaintext = await integration_services.install(
+            deps,
+            account_id=account,
+            environment=environment_,
+            integration_id=integration,
+            permissions=granted,
+        )
+        return {
+            "installation": installation_json(installation),
+            "api_key": key_json(key, deps.clock(), plaintext),
+        }
+
+    emit(run(as_json, work), as_json)
+
+
+@integrations_app.command("uninstall")
+def integrations_uninstall(installation_id: str, as_json: JsonOpt = False) -> None:
+    """Revoke the installation's API keys and every client-side token it created."""
+    installation = run(as_json, lambda deps: integration_services.uninstall(deps, installation_id))
+    emit(installation_json(installation), as_json)
+
+
+@installations_app.command("list")
+def installations_list(account: AccountOpt, as_json: JsonOpt = False) -> None:
+    found = run(as_json, lambda deps: integration_services.list_installations(deps, account))
+    emit({"data": [installation_json(i) for i in found]}, as_json)
+
+
+FEATURES = {f.value: f for f in Feature}
+AVAILABILITIES = {a.value: a for a in Availability}
+
+
+@features_app.command("set")
+def features_set(
+    feature: Annotated[str, typer.Argument(help=f"One of: {', '.join(FEATURES)}")],
+    availability: Annotated[str, typer.Argument(help=f"One of: {', '.join(AVAILABILITIES)}")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch a feature; every server sees it within a second, with no restart."""
+    if feature not in FEATURES:
+        raise typer.BadParameter(f"must be one of: {', '.join(FEATURES)}", param_hint="FEATURE")
+    if availability not in AVAILABILITIES:
+        raise typer.BadParameter(f"must be one of: {', '.join(AVAILABILITIES)}", param_hint="AVAILABILITY")
+    run(
+        as_json,
+        lambda deps: integration_services.set_feature(
+            deps, FEATURES[feature], AVAILABILITIES[availability], actor=actor()
+        ),
+    )
+    features_show(as_json)
+
+
+@features_app.command("show")
+def features_show(as_json: JsonOpt = False) -> None:
+    """Each feature's state and the history of its changes."""
+
+    async def work(deps: services.Deps) -> dict[str, Any]:
+        history = await integration_services.feature_history(deps)
+        data = []
+        for feature in Feature:
+            state = await integration_services.feature_state(deps, feature)
+            changes = [audit_json(e) for e in history if e.subject == f"feature:{feature.value}"]
+            data.append({"feature": feature.value, "availability": state.value, "history": changes})
+        return {"data": data}
+
+    emit(run(as_json, work), as_json)
+
+
+# --- client-side tokens, as the merchant ----------------------------------------------------------
+
+
+def token_json(token: ClientToken) -> dict[str, Any]:
+    wire = domain_tokens.to_wire(token)
+    data = {name: getattr(wire, name) for name in wire.__dataclass_fields__}
+    data["created_by"] = str(token.created_by)
+    return data
+
+
+@tokens_app.command("create")
+def tokens_create(
+    account: AccountOpt,
+    env: EnvOpt,
+    name: Annotated[str, typer.Option("--name")],
+    description: Annotated[str | None, typer.Option("--description")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    environment_ = environment(env)
+    token = run(
+        as_json,
+        lambda deps: token_services.create_token(
+            deps,
+            TokenScope(account, environment_),
+            name=name,
+            description=description,
+            created_by=Creator(CreatorKind.CLI, actor()),
+        ),
+    )
+    emit(token_json(token), as_json)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    account: AccountOpt,
+    env: EnvOpt,
+    status: Annotated[
+        str, typer.Option("--status", help="Comma-separated: active, revoked")
+    ] = "active,revoked",
+    as_json: JsonOpt = False,
+) -> None:
+    """Every token of the environment, whoever created it (``created_by``)."""
+    environment_ = environment(env)
+    names = [s.strip() for s in status.split(",") if s.strip()]
+    if not names or any(n not in TokenStatus._value2member_map_ for n in names):
+        raise typer.BadParameter("must be a comma-separated list of: active, revoked", param_hint="--status")
+    statuses = frozenset(TokenStatus(n) for n in names)
+
+    async def work(deps: services.Deps) -> list[dict[str, Any]]:
+        await services.get_account(deps, account)
+        found: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = await token_services.list_tokens(
+                deps, TokenScope(account, environment_), statuses, PageRequest(after, 200, True)
+            )
+            found += [token_json(t) for t in page.items]
+            if not page.has_more:
+                return found
+            after = page.items[-1].id
+
+    emit({"data": run(as_json, work)}, as_json)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str, account: AccountOpt, env: EnvOpt, as_json: JsonOpt = False) -> None:
+    environment_ = environment(env)
+    token = run(
+        as_json, lambda deps: token_services.revoke_token(deps, TokenScope(account, environment_), token_id)
+    )
+    emit(token_json(token), as_json)
 
 
 @app.command("serve")

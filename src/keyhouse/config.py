@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
+    client_token_limit_per_installation: int = Field(default=1_000, ge=1)
+    client_token_limit_per_environment: int = Field(default=10_000, ge=1)
     log_level: str = "info"
     log_format: str = "console"
 

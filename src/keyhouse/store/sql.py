@@ -14,10 +14,23 @@ from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyhouse.domain.accounts import Account, Environment
+from keyhouse.domain.client_tokens import ClientToken, Creator, CreatorKind, TokenStatus
+from keyhouse.domain.events import Event, EventType
+from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, KeyStatus, SecretHash
 from keyhouse.domain.permissions import Permission, sorted_names
 from keyhouse.store import Page, PageRequest
-from keyhouse.store.tables import accounts, api_key_secrets, api_keys
+from keyhouse.store.tables import (
+    accounts,
+    api_key_secrets,
+    api_keys,
+    audit_log,
+    client_tokens,
+    events,
+    features,
+    installations,
+    integrations,
+)
 
 
 def _key_row(key: ApiKey) -> dict[str, Any]:
@@ -36,6 +49,7 @@ def _key_row(key: ApiKey) -> dict[str, Any]:
         "created_at": key.created_at,
         "updated_at": key.updated_at,
         "revoked_at": key.revoked_at,
+        "installation_id": key.installation_id,
     }
 
 
@@ -55,6 +69,62 @@ def _key(row: sa.Row[Any]) -> ApiKey:
         created_at=row.created_at,
         updated_at=row.updated_at,
         revoked_at=row.revoked_at,
+        installation_id=row.installation_id,
+    )
+
+
+def _token_row(token: ClientToken) -> dict[str, Any]:
+    return {
+        "id": token.id,
+        "account_id": token.account_id,
+        "environment": token.environment.value,
+        "token": token.token,
+        "name": token.name,
+        "description": token.description,
+        "status": token.status.value,
+        "creator_kind": token.created_by.kind.value,
+        "creator_id": token.created_by.id,
+        "installation_id": token.installation_id,
+        "created_at": token.created_at,
+        "updated_at": token.updated_at,
+        "revoked_at": token.revoked_at,
+    }
+
+
+def _token(row: sa.Row[Any]) -> ClientToken:
+    return ClientToken(
+        id=row.id,
+        account_id=row.account_id,
+        environment=Environment(row.environment),
+        token=row.token,
+        name=row.name,
+        description=row.description,
+        status=TokenStatus(row.status),
+        created_by=Creator(CreatorKind(row.creator_kind), row.creator_id),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _integration(row: sa.Row[Any]) -> Integration:
+    return Integration(
+        id=row.id,
+        name=row.name,
+        early_access=row.early_access,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _installation(row: sa.Row[Any]) -> Installation:
+    return Installation(
+        id=row.id,
+        integration_id=row.integration_id,
+        account_id=row.account_id,
+        environment=Environment(row.environment),
+        created_at=row.created_at,
+        uninstalled_at=row.uninstalled_at,
     )
 
 
@@ -146,6 +216,212 @@ class SqlTransaction:
             .where(sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < last_used_at))
             .values(last_used_at=last_used_at)
         )
+
+    async def keys_of_installation(self, installation_id: str) -> list[ApiKey]:
+        rows = await self.conn.execute(api_keys.select().where(api_keys.c.installation_id == installation_id))
+        return [_key(r) for r in rows]
+
+    async def lock_account(self, account_id: str) -> None:
+        # FOR UPDATE on PostgreSQL; SQLite ignores it, its BEGIN IMMEDIATE already serialises writers.
+        await self.conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+
+    # --- integrations and installations
+
+    async def add_integration(self, integration: Integration) -> None:
+        await self.conn.execute(
+            integrations.insert().values(
+                id=integration.id,
+                name=integration.name,
+                early_access=integration.early_access,
+                created_at=integration.created_at,
+                updated_at=integration.updated_at,
+            )
+        )
+
+    async def update_integration(self, integration: Integration) -> None:
+        await self.conn.execute(
+            integrations.update()
+            .where(integrations.c.id == integration.id)
+            .values(
+                name=integration.name,
+                early_access=integration.early_access,
+                updated_at=integration.updated_at,
+            )
+        )
+
+    async def get_integration(self, integration_id: str) -> Integration | None:
+        row = (
+            await self.conn.execute(integrations.select().where(integrations.c.id == integration_id))
+        ).first()
+        return None if row is None else _integration(row)
+
+    async def list_integrations(self) -> list[Integration]:
+        return [
+            _integration(r)
+            for r in await self.conn.execute(integrations.select().order_by(integrations.c.id))
+        ]
+
+    async def add_installation(self, installation: Installation) -> None:
+        await self.conn.execute(
+            installations.insert().values(
+                id=installation.id,
+                integration_id=installation.integration_id,
+                account_id=installation.account_id,
+                environment=installation.environment.value,
+                created_at=installation.created_at,
+                uninstalled_at=installation.uninstalled_at,
+            )
+        )
+
+    async def update_installation(self, installation: Installation) -> None:
+        await self.conn.execute(
+            installations.update()
+            .where(installations.c.id == installation.id)
+            .values(uninstalled_at=installation.uninstalled_at)
+        )
+
+    async def get_installation(self, installation_id: str) -> Installation | None:
+        query = installations.select().where(installations.c.id == installation_id)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else _installation(row)
+
+    async def list_installations(self, account_id: str) -> list[Installation]:
+        query = (
+            installations.select()
+            .where(installations.c.account_id == account_id)
+            .order_by(installations.c.id)
+        )
+        return [_installation(r) for r in await self.conn.execute(query)]
+
+    async def allow_listed_installations(self) -> frozenset[str]:
+        query = (
+            sa.select(installations.c.id)
+            .join(integrations, integrations.c.id == installations.c.integration_id)
+            .where(integrations.c.early_access.is_(True), installations.c.uninstalled_at.is_(None))
+        )
+        return frozenset((await self.conn.execute(query)).scalars())
+
+    # --- client tokens
+
+    async def add_token(self, token: ClientToken) -> None:
+        await self.conn.execute(client_tokens.insert().values(**_token_row(token)))
+
+    async def update_token(self, token: ClientToken) -> None:
+        await self.conn.execute(
+            client_tokens.update()
+            .where(client_tokens.c.id == token.id)
+            .values(status=token.status.value, updated_at=token.updated_at, revoked_at=token.revoked_at)
+        )
+
+    async def get_token(self, token_id: str) -> ClientToken | None:
+        row = (await self.conn.execute(client_tokens.select().where(client_tokens.c.id == token_id))).first()
+        return None if row is None else _token(row)
+
+    def _token_scope(
+        self, account_id: str, environment: Environment, installation_id: str | None
+    ) -> sa.ColumnElement[bool]:
+        where = sa.and_(
+            client_tokens.c.account_id == account_id, client_tokens.c.environment == environment.value
+        )
+        if installation_id is not None:
+            where = sa.and_(where, client_tokens.c.installation_id == installation_id)
+        return where
+
+    async def list_tokens(
+        self,
+        account_id: str,
+        environment: Environment,
+        installation_id: str | None,
+        statuses: frozenset[TokenStatus],
+        page: PageRequest,
+    ) -> Page[ClientToken]:
+        where = sa.and_(
+            self._token_scope(account_id, environment, installation_id),
+            client_tokens.c.status.in_(sorted(s.value for s in statuses)),
+        )
+        rows, has_more, total = await self._page(client_tokens, where, page)
+        return Page([_token(r) for r in rows], has_more, total)
+
+    async def count_active_tokens(
+        self, account_id: str, environment: Environment, installation_id: str | None
+    ) -> int:
+        where = sa.and_(
+            self._token_scope(account_id, environment, installation_id),
+            client_tokens.c.status == TokenStatus.ACTIVE.value,
+        )
+        query = sa.select(sa.func.count()).select_from(client_tokens).where(where)
+        return int((await self.conn.execute(query)).scalar_one())
+
+    async def tokens_of_installation(self, installation_id: str) -> list[ClientToken]:
+        query = client_tokens.select().where(client_tokens.c.installation_id == installation_id)
+        return [_token(r) for r in await self.conn.execute(query)]
+
+    # --- events, features, audit
+
+    async def add_event(self, event: Event) -> None:
+        await self.conn.execute(
+            events.insert().values(
+                id=event.id,
+                type=event.type.value,
+                occurred_at=event.occurred_at,
+                account_id=event.account_id,
+                environment=event.environment.value,
+                installation_id=event.installation_id,
+                data=event.data,
+            )
+        )
+
+    async def list_events(self, account_id: str, environment: Environment) -> list[Event]:
+        query = (
+            events.select()
+            .where(events.c.account_id == account_id, events.c.environment == environment.value)
+            .order_by(events.c.id)
+        )
+        return [
+            Event(
+                id=r.id,
+                type=EventType(r.type),
+                occurred_at=r.occurred_at,
+                account_id=r.account_id,
+                environment=Environment(r.environment),
+                installation_id=r.installation_id,
+                data=r.data,
+            )
+            for r in await self.conn.execute(query)
+        ]
+
+    async def get_feature(self, name: str) -> str | None:
+        query = sa.select(features.c.value).where(features.c.name == name)
+        value: str | None = (await self.conn.execute(query)).scalar_one_or_none()
+        return value
+
+    async def set_feature(self, name: str, value: str, at: datetime) -> None:
+        updated = await self.conn.execute(
+            features.update().where(features.c.name == name).values(value=value, updated_at=at)
+        )
+        if updated.rowcount == 0:
+            await self.conn.execute(features.insert().values(name=name, value=value, updated_at=at))
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self.conn.execute(
+            audit_log.insert().values(
+                at=entry.at,
+                actor=entry.actor,
+                subject=entry.subject,
+                field=entry.field,
+                old=entry.old,
+                new=entry.new,
+            )
+        )
+
+    async def list_audit(self, subject_prefix: str) -> list[AuditEntry]:
+        query = (
+            audit_log.select().where(audit_log.c.subject.startswith(subject_prefix)).order_by(audit_log.c.id)
+        )
+        return [
+            AuditEntry(at=r.at, actor=r.actor, subject=r.subject, field=r.field, old=r.old, new=r.new)
+            for r in await self.conn.execute(query)
+        ]
 
 
 class SqlStore:

@@ -22,7 +22,7 @@ from keyhouse.domain.errors import (
     TooManyRequests,
 )
 from keyhouse.services import Deps
-from keyhouse.web import api
+from keyhouse.web import api, client_tokens
 from keyhouse.web.context import RequestContext, request_id_of
 from keyhouse.web.guards import HostOptions
 from keyhouse.web.pagination import UrlOptions
@@ -74,7 +74,10 @@ def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
     options = options or WebOptions()
     app = Litestar(
-        route_handlers=[api.make_router(deps, options.hosts, options.urls)],
+        route_handlers=[
+            api.make_router(deps, options.hosts, options.urls),
+            client_tokens.make_router(deps, options.hosts, options.urls),
+        ],
         exception_handlers={
             KeyhouseError: render,
             HTTPException: render_http,

@@ -18,6 +18,7 @@ from keyhouse.services import Deps, get_key, list_keys
 from keyhouse.web import pagination
 from keyhouse.web.guards import HostOptions, make_guard, principal_of
 from keyhouse.web.schemas import (
+    ERRORS,
     ApiInfo,
     ApiKeyList,
     ApiKeyResponse,
@@ -28,22 +29,8 @@ from keyhouse.web.schemas import (
     ErrorEnvelope,
     Health,
     HealthResponse,
-    Meta,
+    meta,
 )
-
-ERRORS = {
-    status: ResponseSpec(ErrorEnvelope, description=text)
-    for status, text in [
-        (400, "Bad request or validation error"),
-        (403, "Authentication missing, malformed or invalid, or a permission is missing"),
-        (404, "Not found"),
-        (429, "Too many requests"),
-    ]
-}
-
-
-def meta(request: Request[Any, Any, Any]) -> Meta:
-    return Meta(request_id=request.state.request_id)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """Authentication and permission checks, run before every handler.
 
 Each route declares what it needs in ``opt``: ``permission`` (a :class:`Permission`),
-``auth_optional`` (``GET /``), ``public`` (health, OpenAPI), ``self_allowed`` (a key may read itself).
+``auth_optional`` (``GET /``), ``public`` (health, OpenAPI), ``self_allowed`` (a key may read itself),
+``gate`` (the early-access gate of the client-side tokens API).
 Order, as Paddle: header missing → malformed → invalid token → missing permission.
 """
 
@@ -19,6 +20,7 @@ from keyhouse.domain.accounts import Environment
 from keyhouse.domain.errors import AuthenticationMalformed, AuthenticationMissing, Forbidden
 from keyhouse.domain.keys import ApiKey, Denied, authorize
 from keyhouse.services import Deps
+from keyhouse.services.client_tokens import check_gate
 
 CLIENT_TOKEN_ON_SERVER_API = (
     "Client-side tokens only work with client-side operations (pricing and transaction previews). "
@@ -75,12 +77,13 @@ def make_guard(deps: Deps, hosts: HostOptions) -> Guard:
         )
         connection.state["principal"] = key
         needed = opt.get("permission")
-        if needed is None:
-            return
-        if opt.get("self_allowed") and connection.path_params.get("api_key_id") == key.id:
-            return
-        decision = authorize(key, needed)
-        if isinstance(decision, Denied):
-            raise Forbidden(decision.reason)
+        if needed is not None and not (
+            opt.get("self_allowed") and connection.path_params.get("api_key_id") == key.id
+        ):
+            decision = authorize(key, needed)
+            if isinstance(decision, Denied):
+                raise Forbidden(decision.reason)
+        if opt.get("gate") == "client_tokens":  # after the permission, as the gate's contract says
+            await check_gate(deps, key)
 
     return authenticate

@@ -5,8 +5,14 @@ NOTE: wire format. Never reorder or rename fields; a new field gets a default.
 
 from __future__ import annotations
 
-import msgspec
+from typing import Any
 
+import msgspec
+from litestar import Request
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
+
+from keyhouse.domain.client_tokens import ClientTokenWire
 from keyhouse.domain.keys import ApiKeyWire
 
 
@@ -93,3 +99,41 @@ class Health(msgspec.Struct):
 class HealthResponse(msgspec.Struct):
     data: Health
     meta: Meta
+
+
+class ClientTokenResponse(msgspec.Struct):
+    data: ClientTokenWire
+    meta: Meta
+
+
+class ClientTokenList(msgspec.Struct):
+    data: list[ClientTokenWire]
+    meta: MetaPaginated
+
+
+ERRORS = {
+    status: ResponseSpec(ErrorEnvelope, description=text)
+    for status, text in [
+        (400, "Bad request or validation error"),
+        (403, "Authentication missing, malformed or invalid, or a permission is missing"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (429, "Too many requests"),
+    ]
+}
+
+
+def meta(request: Request[Any, Any, Any]) -> Meta:
+    return Meta(request_id=request.state.request_id)
+
+
+def with_json_body(schema: dict[str, Any]) -> type[Operation]:
+    """An OpenAPI operation documenting a JSON body the handler validates itself."""
+
+    class OperationWithBody(Operation):
+        def to_schema(self) -> dict[str, Any]:
+            document = super().to_schema()
+            document["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+            return document
+
+    return OperationWithBody

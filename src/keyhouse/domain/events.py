@@ -1,0 +1,62 @@
+"""Events: what happened to an entity, written in the same transaction as the change (the outbox).
+
+An event names the installation that owns its entity (if any), so a partner sees and receives only
+events about its own entities. ``data`` is the entity as the API shows it at that moment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from keyhouse.domain.accounts import Environment
+from keyhouse.domain.ids import new_id
+
+
+class EventType(StrEnum):
+    """NOTE: wire names (Paddle's); never rename one. Alphabetical."""
+
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_EXPIRED = "api_key.expired"
+    API_KEY_EXPIRING = "api_key.expiring"
+    API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_UPDATED = "api_key.updated"
+    API_KEY_EXPOSURE_CREATED = "api_key_exposure.created"
+    CLIENT_TOKEN_CREATED = "client_token.created"
+    CLIENT_TOKEN_REVOKED = "client_token.revoked"
+    CLIENT_TOKEN_UPDATED = "client_token.updated"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    id: str
+    type: EventType
+    occurred_at: datetime
+    account_id: str
+    environment: Environment
+    installation_id: str | None
+    data: dict[str, Any]
+
+
+def new_event(
+    type_: EventType,
+    entity: Any,
+    *,
+    account_id: str,
+    environment: Environment,
+    installation_id: str | None,
+    now: datetime,
+) -> Event:
+    """``entity`` is a wire dataclass (``ApiKeyWire``, ``ClientTokenWire``…)."""
+    return Event(
+        id=new_id("evt"),
+        type=type_,
+        occurred_at=now,
+        account_id=account_id,
+        environment=environment,
+        installation_id=installation_id,
+        data=dataclasses.asdict(entity),
+    )
