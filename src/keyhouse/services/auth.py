@@ -31,17 +31,25 @@ class Authenticator:
     Verification is a per-process cache hit plus one HMAC in the common case. The cache is dropped
     whenever ``store.change_marker()`` moves, which any process's commit to the credential tables
     does, so a revoke or expiry made elsewhere (the CLI included) is seen on the very next request.
+
+    Misses are cached too (``None``): a flood of well-formed but unknown keys costs one read each per
+    change of the marker, not one per request. Creating a key moves the marker, so a new key is never
+    refused for having been unknown a moment ago.
     """
+
+    #: Bound on cached entries, hits and misses together; past it the cache starts over.
+    MAX_ENTRIES = 100_000
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._marker: int | None = None
-        self._by_id: dict[str, _Cached] = {}
-        self._legacy_ids: dict[bytes, str] = {}
+        self._by_id: dict[str, _Cached | None] = {}
+        self._legacy_ids: dict[bytes, str | None] = {}
 
     def _fresh_cache(self) -> bool:
         marker = self.deps.store.change_marker()
-        if marker is None or marker != self._marker:
+        too_big = len(self._by_id) + len(self._legacy_ids) > self.MAX_ENTRIES
+        if marker is None or marker != self._marker or too_big:
             self._by_id.clear()
             self._legacy_ids.clear()
             self._marker = marker
@@ -85,25 +93,21 @@ class Authenticator:
 
     async def _legacy_key_id(self, credential: str, cacheable: bool) -> str | None:
         digests = legacy_digests(self.deps, credential)
-        for digest in digests:
-            if digest in self._legacy_ids:
-                return self._legacy_ids[digest]
+        if digests[0] in self._legacy_ids:
+            return self._legacy_ids[digests[0]]
         async with self.deps.store.read() as tx:
             key_id = await tx.find_key_by_digest(digests)
-        if key_id is not None and cacheable:
+        if cacheable:
             self._legacy_ids[digests[0]] = key_id
         return key_id
 
     async def _load(self, key_id: str, cacheable: bool) -> _Cached | None:
-        entry = self._by_id.get(key_id)
-        if entry is not None:
-            return entry
+        if key_id in self._by_id:
+            return self._by_id[key_id]
         async with self.deps.store.read() as tx:
             key = await tx.get_key(key_id)
             secrets = [] if key is None else await tx.secrets_of(key_id)
-        if key is None:
-            return None
-        entry = _Cached(key, secrets)
+        entry = None if key is None else _Cached(key, secrets)
         if cacheable:
             self._by_id[key_id] = entry
         return entry
