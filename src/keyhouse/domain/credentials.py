@@ -39,9 +39,10 @@ from keyhouse.domain.accounts import Environment
 
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _ALNUM = string.ascii_letters + string.digits
-API_KEY_RE = re.compile(r"pdl_(sdbx|live)_apikey_([a-z\d]{26})_([A-Za-z\d]{22})_([A-Za-z\d]{3})")
-LEGACY_KEY_RE = re.compile(r"[A-Za-z\d]{50}")
-CLIENT_TOKEN_RE = re.compile(r"(test|live)_[a-f\d]{27}")
+# re.ASCII: without it \d also matches other scripts' digits ("٠"), which are not part of any format.
+API_KEY_RE = re.compile(r"pdl_(sdbx|live)_apikey_([a-z\d]{26})_([A-Za-z\d]{22})_([A-Za-z\d]{3})", re.ASCII)
+LEGACY_KEY_RE = re.compile(r"[A-Za-z\d]{50}", re.ASCII)
+CLIENT_TOKEN_RE = re.compile(r"(test|live)_[a-f\d]{27}", re.ASCII)
 _MARKERS = {"sdbx": Environment.SANDBOX, "live": Environment.LIVE}
 _TOKEN_PREFIXES = {"test": Environment.SANDBOX, "live": Environment.LIVE}
 

@@ -13,7 +13,7 @@ import threading
 import time
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
-_ID_BODY = re.compile(r"[a-z\d]{26}")
+_ID_BODY = re.compile(r"[a-z\d]{26}", re.ASCII)
 _lock = threading.Lock()
 _last: tuple[int, int] = (0, 0)
 
@@ -32,8 +32,12 @@ def new_ulid(now_ms: int | None = None) -> str:
     ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with _lock:
         last_ms, last_rand = _last
-        rand = last_rand + 1 if ms <= last_ms and last_rand + 1 < 2**80 else secrets.randbits(80)
-        ms = max(ms, last_ms) if rand == last_rand + 1 else ms
+        if ms > last_ms:
+            rand = secrets.randbits(80)
+        elif last_rand + 1 < 2**80:
+            ms, rand = last_ms, last_rand + 1
+        else:  # this millisecond's random space is used up: borrow the next millisecond
+            ms, rand = last_ms + 1, secrets.randbits(80)
         _last = (ms, rand)
     return _encode(ms, 10) + _encode(rand, 16)
 

@@ -155,7 +155,7 @@ def issue_key(
         raise InvalidField.on("expires_at", "must be in the future")
     key_id = new_id("apikey")
     if permissions is None:
-        plaintext = legacy_secret or credentials.new_legacy_key()
+        plaintext = credentials.new_legacy_key() if legacy_secret is None else legacy_secret
         if not credentials.is_legacy_key(plaintext):
             raise InvalidField.on("key", "a legacy key is 50 letters and digits")
     else:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d))?", re.ASCII)
 
 
 def rfc3339(value: datetime) -> str:
@@ -15,13 +18,14 @@ def rfc3339_or_none(value: datetime | None) -> str | None:
 
 def parse_rfc3339(value: str) -> datetime | None:
     """An aware datetime, or ``None`` unless ``value`` is RFC 3339 with a zone (a bare date: midnight UTC)."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+    value = value.strip().upper()  # RFC 3339 allows a lowercase t and z
+    if _RFC3339.fullmatch(value) is None:
         return None
-    if len(value.strip()) == 10:
-        return parsed.replace(tzinfo=UTC)
-    return None if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # e.g. year 1 moved west of UTC
+        return None
 
 
 def utc_now() -> datetime:
