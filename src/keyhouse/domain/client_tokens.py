@@ -139,7 +139,7 @@ def issue_token(
 
 def change_status(token: ClientToken, status: object, now: datetime) -> ClientToken:
     """Apply a PATCH ``status``: active → revoked only; the same status again changes nothing."""
-    if status not in TokenStatus._value2member_map_:
+    if not isinstance(status, str) or status not in TokenStatus._value2member_map_:
         raise InvalidField.on("status", "must be one of: active, revoked")
     wanted = TokenStatus(str(status))
     if wanted is token.status:
