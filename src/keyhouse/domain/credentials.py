@@ -33,7 +33,7 @@ import re
 import secrets
 import string
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keyhouse.domain.accounts import Environment
 
@@ -51,11 +51,13 @@ _TOKEN_PREFIXES = {"test": Environment.SANDBOX, "live": Environment.LIVE}
 class Pepper:
     """A server-side HMAC key. ``id`` is a fingerprint safe to store beside the hashes."""
 
-    key: bytes
+    key: bytes = field(repr=False)
+    id: str = field(init=False)
 
-    @property
-    def id(self) -> str:
-        return hmac.new(self.key, b"keyhouse pepper id", hashlib.sha256).hexdigest()[:12]
+    def __post_init__(self) -> None:
+        # Computed once: verification looks the pepper up by id on every request.
+        fingerprint = hmac.new(self.key, b"keyhouse pepper id", hashlib.sha256).hexdigest()[:12]
+        object.__setattr__(self, "id", fingerprint)
 
 
 @dataclass(frozen=True, slots=True)

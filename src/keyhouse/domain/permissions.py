@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Permission(StrEnum):
@@ -106,4 +107,12 @@ def parse_permissions(names: Iterable[str]) -> tuple[frozenset[Permission], list
 
 def sorted_names(permissions: Iterable[Permission]) -> list[str]:
     """The wire order: alphabetical, as Paddle lists them."""
+    if isinstance(permissions, frozenset):
+        return list(_sorted_names(permissions))
     return sorted(p.value for p in permissions)
+
+
+@lru_cache(maxsize=1024)
+def _sorted_names(permissions: frozenset[Permission]) -> tuple[str, ...]:
+    # Keys hold a handful of distinct permission sets; GET / lists them on every call.
+    return tuple(sorted(p.value for p in permissions))
