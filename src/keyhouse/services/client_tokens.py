@@ -81,13 +81,20 @@ async def create_token(
             raise NotFound(f"Account {scope.account_id} not found.")
         await tx.lock_account(scope.account_id)  # caps count rows: creators of one account queue here
         if scope.installation_id is not None:
-            count = await tx.count_active_tokens(scope.account_id, scope.environment, scope.installation_id)
+            count = await tx.count_active_tokens(
+                scope.account_id,
+                scope.environment,
+                scope.installation_id,
+                up_to=deps.token_cap_per_installation,
+            )
             if count >= deps.token_cap_per_installation:
                 raise Conflict(
                     f"This installation already has {count} active client-side tokens, the limit "
                     f"({deps.token_cap_per_installation}). Revoke unused tokens first."
                 )
-        count = await tx.count_active_tokens(scope.account_id, scope.environment, None)
+        count = await tx.count_active_tokens(
+            scope.account_id, scope.environment, None, up_to=deps.token_cap_per_environment
+        )
         if count >= deps.token_cap_per_environment:
             raise Conflict(
                 f"This environment already has {count} active client-side tokens, the limit "

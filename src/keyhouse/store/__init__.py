@@ -34,6 +34,7 @@ class PageRequest:
 class Page(Generic[T]):
     items: list[T]
     has_more: bool
+    #: Exact for small sets; counting stops at a cap on large ones (Paddle calls it an estimate).
     estimated_total: int
 
 
@@ -86,8 +87,11 @@ class Transaction(Protocol):
         ...
 
     async def count_active_tokens(
-        self, account_id: str, environment: Environment, installation_id: str | None
-    ) -> int: ...
+        self, account_id: str, environment: Environment, installation_id: str | None, up_to: int
+    ) -> int:
+        """Active tokens in the scope, counted up to ``up_to`` (enough to test a cap, at bounded cost)."""
+        ...
+
     async def tokens_of_installation(self, installation_id: str) -> list[ClientToken]: ...
 
     async def add_event(self, event: Event) -> None: ...

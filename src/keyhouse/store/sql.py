@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyhouse.domain.accounts import Account, Environment
 from keyhouse.domain.client_tokens import ClientToken, Creator, CreatorKind, TokenStatus
+from keyhouse.domain.errors import ServiceUnavailable
 from keyhouse.domain.events import Event, EventType
 from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, KeyStatus, SecretHash
@@ -128,6 +129,11 @@ def _installation(row: sa.Row[Any]) -> Installation:
     )
 
 
+#: ``estimated_total`` is exact up to this many rows and stops counting there (Paddle calls it an
+#: estimate), so a list call costs the same on a page of a huge table as on a small one.
+ESTIMATE_CAP = 10_000
+
+
 class SqlTransaction:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -141,10 +147,12 @@ class SqlTransaction:
             query = query.where(table.c.id < page.after if page.descending else table.c.id > page.after)
         order = table.c.id.desc() if page.descending else table.c.id.asc()
         rows = list((await self.conn.execute(query.order_by(order).limit(page.limit + 1))).all())
-        total = (
-            await self.conn.execute(sa.select(sa.func.count()).select_from(table).where(where))
-        ).scalar_one()
-        return rows[: page.limit], len(rows) > page.limit, total
+        return rows[: page.limit], len(rows) > page.limit, await self._count(table, where, ESTIMATE_CAP)
+
+    async def _count(self, table: sa.Table, where: sa.ColumnElement[bool], up_to: int) -> int:
+        """Matching rows, counted up to ``up_to``: exact below it, so its cost is bounded by it."""
+        capped = sa.select(sa.literal(1)).select_from(table).where(where).limit(up_to).subquery()
+        return int((await self.conn.execute(sa.select(sa.func.count()).select_from(capped))).scalar_one())
 
     async def add_account(self, account: Account) -> None:
         await self.conn.execute(
@@ -343,14 +351,13 @@ class SqlTransaction:
         return Page([_token(r) for r in rows], has_more, total)
 
     async def count_active_tokens(
-        self, account_id: str, environment: Environment, installation_id: str | None
+        self, account_id: str, environment: Environment, installation_id: str | None, up_to: int
     ) -> int:
         where = sa.and_(
             self._token_scope(account_id, environment, installation_id),
             client_tokens.c.status == TokenStatus.ACTIVE.value,
         )
-        query = sa.select(sa.func.count()).select_from(client_tokens).where(where)
-        return int((await self.conn.execute(query)).scalar_one())
+        return await self._count(client_tokens, where, up_to)
 
     async def tokens_of_installation(self, installation_id: str) -> list[ClientToken]:
         query = client_tokens.select().where(client_tokens.c.installation_id == installation_id)
@@ -424,6 +431,12 @@ class SqlTransaction:
         ]
 
 
+def _busy(exc: sa.exc.OperationalError) -> bool:
+    """Lock contention that outlasted the busy timeout: a retryable condition, not a bug."""
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "lock timeout" in text or "deadlock detected" in text
+
+
 class SqlStore:
     """What both dialects share; subclasses open the engine and say how changes are noticed."""
 
@@ -432,10 +445,15 @@ class SqlStore:
 
     @asynccontextmanager
     async def _connection(self, *, write: bool) -> AsyncIterator[SqlTransaction]:
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(keyhouse_write=write)
-            async with conn.begin():
-                yield SqlTransaction(conn)
+        try:
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(keyhouse_write=write)
+                async with conn.begin():
+                    yield SqlTransaction(conn)
+        except sa.exc.OperationalError as exc:
+            if _busy(exc):
+                raise ServiceUnavailable("The database is busy. Retry the request shortly.") from None
+            raise
 
     def transaction(self) -> Any:
         return self._connection(write=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from keyhouse.store.sql import SqlStore
+from keyhouse.store.sql import SqlStore, SqlTransaction
 
 
 class SqliteStore(SqlStore):
@@ -22,6 +25,18 @@ class SqliteStore(SqlStore):
         # A plain connection of our own: ``PRAGMA data_version`` on it changes whenever any other
         # connection, in any process, commits. About 2 µs, so it is cheap enough to ask per request.
         self._watch: sqlite3.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _connection(self, *, write: bool) -> AsyncIterator[SqlTransaction]:
+        if not write:
+            async with super()._connection(write=False) as tx:
+                yield tx
+            return
+        # SQLite has one writer at a time and its busy handler is not first come, first served:
+        # queue this process's writers here, fairly, so only one of them waits on the file lock.
+        async with self._write_lock, super()._connection(write=True) as tx:
+            yield tx
 
     async def start(self) -> None:
         if self._watch is not None:
