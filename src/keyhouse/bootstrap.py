@@ -114,6 +114,11 @@ def web_options(settings: Settings) -> WebOptions:
 
 async def upgrade_database(settings: Settings) -> None:
     """Migrate to the newest schema; with SQLite and no pepper set, create the pepper file once."""
+    database = Database.parse(settings.database_url)
+    if database.kind == "sqlite":
+        Path(database.target).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        load_peppers(settings)  # refuse before touching the database when the pepper is missing
     store = open_store(settings)
     try:
         await migrate(store)

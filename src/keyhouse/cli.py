@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from keyhouse import bootstrap, services
 from keyhouse.config import ConfigError, load_settings
@@ -26,7 +27,7 @@ from keyhouse.domain import client_tokens as domain_tokens
 from keyhouse.domain import keys as domain_keys
 from keyhouse.domain.accounts import Account, Environment
 from keyhouse.domain.client_tokens import ClientToken, Creator, CreatorKind, TokenStatus
-from keyhouse.domain.errors import InvalidField, KeyhouseError
+from keyhouse.domain.errors import InvalidField, KeyhouseError, ServiceUnavailable
 from keyhouse.domain.integrations import (
     Availability,
     Feature,
@@ -93,6 +94,9 @@ def run(as_json: bool, work: Callable[[services.Deps], Awaitable[T]], *, migrate
         _fail(KeyhouseError(str(exc)), as_json)
     except KeyhouseError as exc:
         _fail(exc, as_json)
+    except (OSError, DBAPIError) as exc:
+        # The driver's text may quote the URL; the type is enough to tell what failed.
+        _fail(ServiceUnavailable(f"The database is not reachable ({type(exc).__name__})."), as_json)
     raise AssertionError("unreachable")
 
 
@@ -538,6 +542,7 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8080,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    as_json: JsonOpt = False,
 ) -> None:
     """Serve the API (one process per worker; each checks its configuration at start)."""
     import uvicorn
@@ -545,7 +550,7 @@ def serve(
     try:
         bootstrap.load_peppers(load_settings())
     except ConfigError as exc:
-        _fail(KeyhouseError(str(exc)), False)
+        _fail(KeyhouseError(str(exc)), as_json)
     uvicorn.run(
         "keyhouse.bootstrap:asgi_app",
         factory=True,

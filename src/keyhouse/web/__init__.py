@@ -94,5 +94,6 @@ def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
             render_plugins=[JsonRenderPlugin(path="/")],
         ),
         debug=False,
+        logging_config=None,  # bootstrap configures logging; Litestar must not reset it
     )
     return RequestContext(app)

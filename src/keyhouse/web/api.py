@@ -6,13 +6,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request, Router, get
+from litestar import HttpMethod, Request, Router, get, route
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from keyhouse.domain import keys
 from keyhouse.domain.accounts import Environment
-from keyhouse.domain.errors import ServiceUnavailable
+from keyhouse.domain.errors import InvalidUrl, ServiceUnavailable
 from keyhouse.domain.permissions import Permission, sorted_names
 from keyhouse.services import Deps, get_key, list_keys
 from keyhouse.web import pagination
@@ -123,8 +123,19 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
             raise ServiceUnavailable("The database is not reachable.")
         return HealthResponse(data=Health(status="ok", database="ok"), meta=meta(request))
 
+    @route(
+        "/{path:path}",
+        http_method=list(HttpMethod),
+        opt={"auth_optional": True},
+        include_in_schema=False,
+    )
+    async def unknown_route(path: str) -> None:
+        """Any other URL: a presented credential is checked first (a bad key is ``invalid_token``
+        wherever it is sent, as in Paddle), then the URL is ``invalid_url``."""
+        raise InvalidUrl()
+
     return Router(
         path="/",
-        route_handlers=[api_root, list_api_keys, get_api_key, healthz],
+        route_handlers=[api_root, list_api_keys, get_api_key, healthz, unknown_route],
         guards=[make_guard(deps, hosts)],
     )
