@@ -27,9 +27,15 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# The Node SDK tests' dependencies, from the committed lock (skipped where there is no npm).
+tests/node/node_modules/.installed: tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund
+	@touch $@
+
 # pytest exits 5 when it collects nothing; that is a failure of the suite, not a pass.
 # The pure domain is held at 100% branch coverage.
 test: lint
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory tests/node/node_modules/.installed; fi
 	$(BIN)/pytest -q --cov --cov-report=; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 	$(BIN)/coverage report --include='*/keyhouse/domain/*' --fail-under=100
 

@@ -96,7 +96,13 @@ def run(as_json: bool, work: Callable[[services.Deps], Awaitable[T]], *, migrate
         _fail(exc, as_json)
     except (OSError, DBAPIError) as exc:
         # The driver's text may quote the URL; the type is enough to tell what failed.
-        _fail(ServiceUnavailable(f"The database is not reachable ({type(exc).__name__})."), as_json)
+        _fail(
+            ServiceUnavailable(
+                f"The database is not reachable or not migrated ({type(exc).__name__}); "
+                "check KEYHOUSE_DATABASE_URL and run `keyhouse db upgrade`."
+            ),
+            as_json,
+        )
     raise AssertionError("unreachable")
 
 
@@ -118,12 +124,17 @@ def account_json(account: Account) -> dict[str, Any]:
     return {"id": account.id, "name": account.name, "created_at": rfc3339(account.created_at)}
 
 
+def operator() -> str:
+    """The person at the command line, as far as the OS knows."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def actor() -> str:
     """Who made an operator change, for the audit log."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+    return f"cli:{operator()}"
 
 
 def warn_about(granted: frozenset[Permission]) -> None:
@@ -490,7 +501,7 @@ def tokens_create(
             TokenScope(account, environment_),
             name=name,
             description=description,
-            created_by=Creator(CreatorKind.CLI, actor()),
+            created_by=Creator(CreatorKind.CLI, operator()),
         ),
     )
     emit(token_json(token), as_json)

@@ -186,10 +186,12 @@ async def feature_history(deps: Deps) -> list[AuditEntry]:
 
 
 class Gate:
-    """The early-access state, read from the store at most once a second per process.
+    """The early-access state, read from the store at most once a second per process, and at once
+    after any credential change (an installation creates a key, which moves the change marker).
 
     The operator's switches live in the store, so ``features set`` and ``integrations update`` reach
-    every worker of every server within a second, with no restart.
+    every worker of every server within a second, with no restart; a new installation's key works
+    on its first request.
     """
 
     TTL_SECONDS = 1.0
@@ -197,6 +199,7 @@ class Gate:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self._loaded_at = float("-inf")
+        self._marker: int | None = None
         self._state: tuple[Availability, frozenset[str]] = (Availability.EARLY_ACCESS, frozenset())
 
     def forget(self) -> None:
@@ -205,7 +208,8 @@ class Gate:
     async def state(self) -> tuple[Availability, frozenset[str]]:
         """The client-tokens API availability and the allow-listed installation ids."""
         now = time.monotonic()
-        if now - self._loaded_at >= self.TTL_SECONDS:
+        marker = self.deps.store.change_marker()
+        if now - self._loaded_at >= self.TTL_SECONDS or marker is None or marker != self._marker:
             async with self.deps.store.read() as tx:
                 stored = await tx.get_feature(Feature.CLIENT_TOKENS_API.value)
                 allow_listed = await tx.allow_listed_installations()
@@ -214,4 +218,5 @@ class Gate:
             )
             self._state = (availability, allow_listed)
             self._loaded_at = now
+            self._marker = marker
         return self._state

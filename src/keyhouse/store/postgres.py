@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from keyhouse.store.sql import SqlStore
+from keyhouse.store.sql import SqlStore, SqlTransaction
 
 CHANNEL = "keyhouse_changes"
 log = logging.getLogger(__name__)
@@ -42,6 +44,15 @@ class PostgresStore(SqlStore):
         self._listener: asyncpg.Connection | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
+
+    @asynccontextmanager
+    async def _connection(self, *, write: bool) -> AsyncIterator[SqlTransaction]:
+        async with super()._connection(write=write) as tx:
+            yield tx
+        if write:
+            # NOTIFY reaches even this process only after a round trip; a write made here must be seen
+            # by this process's very next request, so count it now.
+            self._counter += 1
 
     async def start(self) -> None:
         if self._supervisor is not None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import HttpMethod, Request, Router, get, route
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from keyhouse.domain import keys
 from keyhouse.domain.accounts import Environment
@@ -84,9 +84,9 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
     )
     async def list_api_keys(
         request: Request[Any, Any, Any],
-        after: str | None = None,
-        per_page: str | None = Parameter(default=None, description="1–200, default 50"),
-        order_by: str | None = Parameter(default=None, description="id[ASC] (default) or id[DESC]"),
+        after: Annotated[str | None, QueryParameter(description="Return entities after this id")] = None,
+        per_page: Annotated[str | None, QueryParameter(description="1–200, default 50")] = None,
+        order_by: Annotated[str | None, QueryParameter(description="id[ASC] (default) or id[DESC]")] = None,
     ) -> ApiKeyList:
         key = principal_of(request)
         assert key is not None
@@ -107,7 +107,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         summary="Get an API key",
         operation_id="get-api-key",
     )
-    async def get_api_key(request: Request[Any, Any, Any], api_key_id: str) -> ApiKeyResponse:
+    async def get_api_key(request: Request[Any, Any, Any], api_key_id: FromPath[str]) -> ApiKeyResponse:
         key = principal_of(request)
         assert key is not None
         found = await get_key(deps, api_key_id, account_id=key.account_id, environment=key.environment)
@@ -129,7 +129,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         opt={"auth_optional": True},
         include_in_schema=False,
     )
-    async def unknown_route(path: str) -> None:
+    async def unknown_route(path: FromPath[str]) -> None:
         """Any other URL: a presented credential is checked first (a bad key is ``invalid_token``
         wherever it is sent, as in Paddle), then the URL is ``invalid_url``."""
         raise InvalidUrl()

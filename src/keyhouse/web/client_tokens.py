@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, Router, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 
 from keyhouse.domain import client_tokens
 from keyhouse.domain.client_tokens import TokenStatus
@@ -97,10 +97,10 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
     )
     async def list_client_tokens(
         request: Request[Any, Any, Any],
-        after: str | None = None,
-        per_page: str | None = Parameter(default=None, description="1–200, default 50"),
-        order_by: str | None = Parameter(default=None, description="id[DESC] (default) or id[ASC]"),
-        status: str | None = Parameter(default=None, description="Comma-separated: active, revoked"),
+        after: Annotated[str | None, QueryParameter(description="Return entities after this id")] = None,
+        per_page: Annotated[str | None, QueryParameter(description="1–200, default 50")] = None,
+        order_by: Annotated[str | None, QueryParameter(description="id[DESC] (default) or id[ASC]")] = None,
+        status: Annotated[str | None, QueryParameter(description="Comma-separated: active, revoked")] = None,
     ) -> ClientTokenList:
         key = caller(request)
         page = pagination.page_request(request, "ctkn", descending_default=True)
@@ -119,7 +119,9 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         summary="Get a client-side token",
         operation_id="get-client-token",
     )
-    async def get_client_token(request: Request[Any, Any, Any], client_token_id: str) -> ClientTokenResponse:
+    async def get_client_token(
+        request: Request[Any, Any, Any], client_token_id: FromPath[str]
+    ) -> ClientTokenResponse:
         key = caller(request)
         token = await tokens.get_token(deps, TokenScope.of_key(key), token_id_or_404(client_token_id))
         return ClientTokenResponse(data=client_tokens.to_wire(token), meta=meta(request))
@@ -133,7 +135,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         operation_id="update-client-token",
     )
     async def update_client_token(
-        request: Request[Any, Any, Any], client_token_id: str
+        request: Request[Any, Any, Any], client_token_id: FromPath[str]
     ) -> ClientTokenResponse:
         key = caller(request)
         body = await json_object(request, {"status"})
