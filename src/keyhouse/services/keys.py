@@ -9,7 +9,7 @@ from keyhouse.domain import keys
 from keyhouse.domain.accounts import Account, Environment
 from keyhouse.domain.errors import InvalidField, NotFound
 from keyhouse.domain.events import EventType, new_event
-from keyhouse.domain.ids import new_id
+from keyhouse.domain.ids import is_id, new_id
 from keyhouse.domain.keys import ApiKey, SecretHash
 from keyhouse.domain.permissions import Permission, parse_permissions
 from keyhouse.services.auth import legacy_digests
@@ -142,6 +142,8 @@ async def get_key(
     deps: Deps, key_id: str, *, account_id: str | None = None, environment: Environment | None = None
 ) -> ApiKey:
     """A key by id; with a scope, a key outside it is "not found" (no existence leak)."""
+    if not is_id("apikey", key_id):  # garbage (a NUL byte, say) never reaches the database
+        raise NotFound(f"API key {key_id} not found.")
     async with deps.store.read() as tx:
         key = await tx.get_key(key_id)
     if key is None or (

@@ -19,6 +19,7 @@ from keyhouse.web.schemas import MetaPaginated, Pagination
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 _ORDER_BY = re.compile(r"id\[(asc|desc)\]", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]{1,6}")  # not str.isdigit(): that also admits "²" and "٣"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ def page_request(request: Request[Any, Any, Any], id_prefix: str, *, descending_
     per_page = DEFAULT_PER_PAGE
     raw = query.get("per_page")
     if raw is not None:
-        if raw.isdigit() and int(raw) >= 1:
+        if _DIGITS.fullmatch(raw) and int(raw) >= 1:
             per_page = min(int(raw), MAX_PER_PAGE)
         else:
             errors.append(FieldError("per_page", "must be a positive integer"))
