@@ -562,6 +562,7 @@ def serve(
         bootstrap.load_peppers(load_settings())
     except ConfigError as exc:
         _fail(KeyhouseError(str(exc)), as_json)
+    typer.echo(f"keyhouse serving on http://{host}:{port} (Ctrl-C stops)", err=True)
     uvicorn.run(
         "keyhouse.bootstrap:asgi_app",
         factory=True,
