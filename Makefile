@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: $(STAMP)
 	$(BIN)/keyhouse db upgrade
-	$(BIN)/keyhouse seed --banner
+	$(BIN)/keyhouse seed --banner --demo-origin http://$(HOST):$(PORT) --demo-origin http://localhost:$(PORT)
 	$(BIN)/keyhouse serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
@@ -43,6 +43,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
 	$(BIN)/python bench/auth_overhead.py
 	$(BIN)/python bench/client_tokens.py
+	$(BIN)/python bench/client_side.py
 
 # Re-resolve the lock from pyproject's direct dependencies (newest versions), then reinstall.
 lock:

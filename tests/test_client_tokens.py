@@ -215,7 +215,9 @@ async def test_a_partner_creates_a_sandbox_token_201_in_paddles_shape(
         "revoked_at",
         "created_at",
         "updated_at",
+        "allowed_origins",  # keyhouse extension, last; null unless the token is origin-restricted
     ]
+    assert token["allowed_origins"] is None
 
 
 async def test_a_live_installation_creates_live_tokens(

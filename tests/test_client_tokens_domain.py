@@ -251,10 +251,10 @@ def test_revoking_leaves_the_original_token_untouched() -> None:
 # --- the wire -------------------------------------------------------------------------------------
 
 
-def test_the_wire_fields_are_the_specs_required_fields_in_order() -> None:
-    required = schema("client_token")["required"]
-    assert [f.name for f in dataclasses.fields(ClientTokenWire)] == required
-    assert list(dataclasses.asdict(to_wire(issue()))) == required
+def test_the_wire_fields_are_the_specs_required_fields_in_order_then_the_extension() -> None:
+    expected = [*schema("client_token")["required"], "allowed_origins"]
+    assert [f.name for f in dataclasses.fields(ClientTokenWire)] == expected
+    assert list(dataclasses.asdict(to_wire(issue()))) == expected
 
 
 def test_an_active_token_on_the_wire() -> None:
@@ -268,6 +268,7 @@ def test_an_active_token_on_the_wire() -> None:
         "revoked_at": None,
         "created_at": "2025-06-26T14:36:14.695000Z",
         "updated_at": "2025-06-26T14:36:14.695000Z",
+        "allowed_origins": None,
     }
 
 

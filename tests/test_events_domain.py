@@ -92,7 +92,10 @@ def test_a_client_token_event_carries_the_token_as_the_api_shows_it(environment:
     assert (event.occurred_at, event.account_id, event.environment) == (NOW, ALICE, environment)
     assert event.installation_id == BOB_INSTALLATION
     assert event.data == dataclasses.asdict(wire)
-    assert list(event.data) == list(spec()["components"]["schemas"]["client_token"]["required"])
+    assert list(event.data) == [
+        *spec()["components"]["schemas"]["client_token"]["required"],
+        "allowed_origins",
+    ]
     validate_component("client_token", event.data)
 
 

@@ -1,6 +1,6 @@
 """The official ``paddle-python-sdk``, unchanged, against a served keyhouse over real HTTP.
 
-Pointed at keyhouse the way ``sdk.md`` §1 shows. Routes keyhouse does not serve (products,
+Pointed at keyhouse the way ``sdk.md`` §1 shows. Routes keyhouse does not serve (discounts,
 customers) stand for "a route not built yet": the SDK must still turn every refusal into an
 ``ApiError`` whose fields all parse, which it only does when the Paddle envelope is complete.
 """
@@ -33,10 +33,10 @@ ROUTES: dict[str, Callable[[Client], Any]] = {
     "api_keys (get_raw)": lambda client: client.get_raw("/api-keys"),
     "client_tokens.list": lambda client: list(client.client_tokens.list()),
     # not built yet (keyhouse may never build them)
-    "products.list": lambda client: list(client.products.list()),
+    "discounts.list": lambda client: list(client.discounts.list()),
     "customers.get": lambda client: client.customers.get("ctm_01h8441jn5pcwrfhwh78jqt8hk"),
 }
-NOT_BUILT = ["products.list", "customers.get"]
+NOT_BUILT = ["discounts.list", "customers.get"]
 
 
 def sdk(keyhouse: Keyhouse, key: str) -> Client:

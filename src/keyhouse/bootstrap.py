@@ -27,6 +27,7 @@ from keyhouse.store.sqlite import SqliteStore
 from keyhouse.web import WebOptions, create_app
 from keyhouse.web.guards import HostOptions
 from keyhouse.web.pagination import UrlOptions
+from keyhouse.web.ratelimits import RateLimitOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,11 @@ def web_options(settings: Settings) -> WebOptions:
         hosts=HostOptions(settings.sandbox_host, settings.live_host),
         urls=UrlOptions(settings.public_url, proxies),
         max_body_bytes=settings.max_body_bytes,
+        rate_limits=RateLimitOptions(
+            storage_url=f"async+{settings.redis_url}" if settings.redis_url else "async+memory://",
+            per_credential=settings.preview_rate_limit,
+            refused_per_ip=settings.refused_rate_limit,
+        ),
     )
 
 

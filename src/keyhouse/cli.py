@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import json
 import sys
@@ -37,6 +38,7 @@ from keyhouse.domain.integrations import (
 )
 from keyhouse.domain.permissions import Permission
 from keyhouse.domain.times import parse_rfc3339, rfc3339
+from keyhouse.services import client_side
 from keyhouse.services import client_tokens as token_services
 from keyhouse.services import integrations as integration_services
 from keyhouse.services.client_tokens import TokenScope
@@ -177,6 +179,19 @@ def accounts_create(name: Annotated[str, typer.Option("--name")], as_json: JsonO
     emit(account_json(account), as_json)
 
 
+@accounts_app.command("set-tax-rate")
+def accounts_set_tax_rate(
+    account: AccountOpt,
+    env: EnvOpt,
+    rate: Annotated[str, typer.Option("--rate", help="A decimal such as 0.2 for 20 %.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """The flat tax rate previews apply in one environment (keyhouse has no tax engine)."""
+    environment_ = environment(env)
+    applied = run(as_json, lambda deps: client_side.set_tax_rate(deps, account, environment_, rate))
+    emit({"account_id": account, "environment": environment_.wire, "tax_rate": applied}, as_json)
+
+
 @accounts_app.command("list")
 def accounts_list(as_json: JsonOpt = False) -> None:
     accounts = run(as_json, services.list_accounts)
@@ -272,6 +287,16 @@ def keys_revoke(key_id: str, as_json: JsonOpt = False) -> None:
     emit(run(as_json, work), as_json)
 
 
+@keys_app.command("exposures")
+def keys_exposures(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account's keys.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where keys were found exposed (a browser page, a public repository) and what was done."""
+    found = run(as_json, lambda deps: client_side.list_exposures(deps, account))
+    emit({"data": [dataclasses.asdict(e.wire()) for e in found]}, as_json)
+
+
 @keys_app.command("import-legacy")
 def keys_import_legacy(
     account: AccountOpt,
@@ -304,13 +329,18 @@ def seed(
     banner: Annotated[
         bool, typer.Option("--banner", help="Explain the result for a human (make run).")
     ] = False,
+    demo_origin: Annotated[
+        list[str] | None,
+        typer.Option("--demo-origin", help="Origin the /demo page is served from; repeat. Default :8080."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Idempotent demo data: an account with a sandbox key holding every permission, and an
     allow-listed partner integration installed in it with client_token.read and client_token.write."""
 
     async def work(deps: services.Deps) -> tuple[services.Seeded, datetime]:
-        return await services.seed(deps, new_key=new_key), deps.clock()
+        origins = tuple(demo_origin) if demo_origin else services.DEFAULT_DEMO_ORIGINS
+        return await services.seed(deps, new_key=new_key, demo_origins=origins), deps.clock()
 
     seeded, now = run(as_json, work)
     payload = {
@@ -319,6 +349,7 @@ def seed(
         "integration": integration_json(seeded.integration),
         "installation": installation_json(seeded.installation),
         "partner_api_key": key_json(seeded.partner_key, now, seeded.partner_plaintext),
+        "demo_client_token": token_json(seeded.demo_token),
     }
     if as_json:
         emit(payload, True)
@@ -491,6 +522,12 @@ def tokens_create(
     env: EnvOpt,
     name: Annotated[str, typer.Option("--name")],
     description: Annotated[str | None, typer.Option("--description")] = None,
+    allowed_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-origin", help="A page origin that may use the token; repeat. None: any origin."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     environment_ = environment(env)
@@ -502,6 +539,7 @@ def tokens_create(
             name=name,
             description=description,
             created_by=Creator(CreatorKind.CLI, operator()),
+            allowed_origins=allowed_origin or None,
         ),
     )
     emit(token_json(token), as_json)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     client_token_limit_per_installation: int = Field(default=1_000, ge=1)
     client_token_limit_per_environment: int = Field(default=10_000, ge=1)
+    #: Rate-limit counters shared by every worker (``redis://host:6379/0``); unset: per process.
+    redis_url: str | None = None
+    preview_rate_limit: str = "1000/minute"
+    refused_rate_limit: str = "100/minute"
     log_level: str = "info"
     log_format: str = "console"
 
@@ -59,6 +64,22 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value
+
+    @field_validator("preview_rate_limit", "refused_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            limits.parse(value)
+        except ValueError:
+            raise ValueError("must be a rate such as 1000/minute") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return value or None
 
     @field_validator("public_url")
     @classmethod

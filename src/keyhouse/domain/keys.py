@@ -192,6 +192,13 @@ def revoke(key: ApiKey, now: datetime) -> ApiKey:
     return replace(key, status=KeyStatus.REVOKED, revoked_at=now, updated_at=now)
 
 
+def mark_exposed(key: ApiKey, now: datetime) -> ApiKey:
+    """Record when the key was first found exposed (later exposures keep the first time)."""
+    if key.exposed_at is not None:
+        return key
+    return replace(key, exposed_at=now, updated_at=now)
+
+
 @dataclass(frozen=True, slots=True)
 class Allowed:
     def __bool__(self) -> bool:

@@ -17,15 +17,18 @@ from keyhouse.services.keys import (
     resolve_permissions,
     revoke_key,
 )
-from keyhouse.services.seed import Seeded, seed
+from keyhouse.services.seed import DEFAULT_DEMO_ORIGINS, DemoPage, Seeded, demo_page, seed
 
 __all__ = [
+    "DEFAULT_DEMO_ORIGINS",
     "Authenticator",
+    "DemoPage",
     "Deps",
     "Peppers",
     "Seeded",
     "create_account",
     "create_key",
+    "demo_page",
     "get_account",
     "get_key",
     "import_legacy_key",

@@ -66,7 +66,13 @@ async def token_event(deps: Deps, tx: Transaction, type_: EventType, token: Clie
 
 
 async def create_token(
-    deps: Deps, scope: TokenScope, *, name: object, description: object, created_by: Creator
+    deps: Deps,
+    scope: TokenScope,
+    *,
+    name: object,
+    description: object,
+    created_by: Creator,
+    allowed_origins: object = None,
 ) -> ClientToken:
     token = client_tokens.issue_token(
         account_id=scope.account_id,
@@ -75,6 +81,7 @@ async def create_token(
         description=description,
         created_by=created_by,
         now=deps.clock(),
+        allowed_origins=allowed_origins,
     )
     async with deps.store.transaction() as tx:
         if await tx.get_account(scope.account_id) is None:
@@ -122,17 +129,33 @@ async def get_token(deps: Deps, scope: TokenScope, token_id: str) -> ClientToken
     return token
 
 
-async def update_status(deps: Deps, scope: TokenScope, token_id: str, status: object) -> ClientToken:
-    """PATCH: active → revoked emits ``client_token.revoked``; the same status is a no-op; back is refused."""
+async def update_token(
+    deps: Deps, scope: TokenScope, token_id: str, changes: dict[str, object]
+) -> ClientToken:
+    """PATCH: ``status`` active → revoked emits ``client_token.revoked`` (the same status is a no-op,
+    back is refused); ``allowed_origins`` (extension) emits ``client_token.updated``."""
+    now = deps.clock()
     async with deps.store.transaction() as tx:
         token = await tx.get_token(token_id)
         if token is None or not scope.holds(token):
             raise NotFound(f"Client-side token {token_id} not found.")
-        changed = client_tokens.change_status(token, status, deps.clock())
+        changed = token
+        if "allowed_origins" in changes:
+            changed = client_tokens.change_origins(changed, changes["allowed_origins"], now)
+            if changed is not token:
+                await token_event(deps, tx, EventType.CLIENT_TOKEN_UPDATED, changed)
+        if "status" in changes:
+            revoked = client_tokens.change_status(changed, changes["status"], now)
+            if revoked is not changed:
+                await token_event(deps, tx, EventType.CLIENT_TOKEN_REVOKED, revoked)
+            changed = revoked
         if changed is not token:
             await tx.update_token(changed)
-            await token_event(deps, tx, EventType.CLIENT_TOKEN_REVOKED, changed)
     return changed
+
+
+async def update_status(deps: Deps, scope: TokenScope, token_id: str, status: object) -> ClientToken:
+    return await update_token(deps, scope, token_id, {"status": status})
 
 
 async def revoke_token(deps: Deps, scope: TokenScope, token_id: str) -> ClientToken:

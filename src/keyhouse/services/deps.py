@@ -14,6 +14,7 @@ from keyhouse.store import Store
 if TYPE_CHECKING:
     from keyhouse.services.auth import Authenticator
     from keyhouse.services.integrations import Gate
+    from keyhouse.services.previews import PreviewCatalogue
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class Deps:
     touch_interval: timedelta = timedelta(minutes=5)
     authenticator: Authenticator = field(init=False)
     gate: Gate = field(init=False)
+    preview_catalogue: PreviewCatalogue = field(init=False)
     #: Client-token caps (Paddle sets none; keyhouse bounds abuse by a partner or a bug).
     token_cap_per_installation: int = 1_000
     token_cap_per_environment: int = 10_000
@@ -50,6 +52,8 @@ class Deps:
         # Imported here: both keep a reference back to these deps, and their modules import this one.
         from keyhouse.services.auth import Authenticator
         from keyhouse.services.integrations import Gate
+        from keyhouse.services.previews import PreviewCatalogue
 
         self.authenticator = Authenticator(self)
         self.gate = Gate(self)
+        self.preview_catalogue = PreviewCatalogue(self)

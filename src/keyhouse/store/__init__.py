@@ -6,15 +6,17 @@ never drags a database in (the services import this module and nothing below it)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from keyhouse.domain.accounts import Account, Environment
+from keyhouse.domain.catalogue import CatalogStatus, Price, Product
 from keyhouse.domain.client_tokens import ClientToken, TokenStatus
 from keyhouse.domain.events import Event
+from keyhouse.domain.exposures import Exposure, ExposureSource
 from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, SecretHash
 
@@ -93,6 +95,18 @@ class Transaction(Protocol):
         ...
 
     async def tokens_of_installation(self, installation_id: str) -> list[ClientToken]: ...
+    async def get_token_by_value(self, value: str) -> ClientToken | None: ...
+    async def origins_in_use(self) -> tuple[bool, frozenset[str]]:
+        """Whether any active token serves every origin, and the origins active tokens list."""
+        ...
+
+    async def add_exposure(self, exposure: Exposure) -> None: ...
+    async def find_exposure(
+        self, api_key_id: str, source: ExposureSource, reference: str
+    ) -> Exposure | None: ...
+    async def list_exposures(self, account_id: str | None) -> list[Exposure]: ...
+    async def get_tax_rate(self, account_id: str, environment: Environment) -> str: ...
+    async def set_tax_rate(self, account_id: str, environment: Environment, rate: str) -> None: ...
 
     async def add_event(self, event: Event) -> None: ...
     async def list_events(self, account_id: str, environment: Environment) -> list[Event]: ...
@@ -101,6 +115,44 @@ class Transaction(Protocol):
     async def set_feature(self, name: str, value: str, at: datetime) -> None: ...
     async def add_audit(self, entry: AuditEntry) -> None: ...
     async def list_audit(self, subject_prefix: str) -> list[AuditEntry]: ...
+
+    # --- catalogue (store/catalogue.py) -------------------------------------------------------------
+    async def add_product(self, product: Product) -> None: ...
+    async def update_product(self, product: Product) -> None: ...
+    async def get_product(
+        self, account_id: str, environment: Environment, product_id: str
+    ) -> Product | None: ...
+    async def get_products(
+        self, account_id: str, environment: Environment, product_ids: Collection[str]
+    ) -> list[Product]: ...
+    async def list_products(
+        self,
+        account_id: str,
+        environment: Environment,
+        statuses: Collection[CatalogStatus],
+        page: PageRequest,
+    ) -> Page[Product]: ...
+    async def add_price(self, price: Price) -> None: ...
+    async def update_price(self, price: Price) -> None: ...
+    async def get_price(self, account_id: str, environment: Environment, price_id: str) -> Price | None: ...
+    async def get_prices(
+        self, account_id: str, environment: Environment, price_ids: Collection[str]
+    ) -> list[Price]:
+        """The scope's prices among ``price_ids``, in id order; unknown ids are simply left out."""
+        ...
+
+    async def list_prices(
+        self,
+        account_id: str,
+        environment: Environment,
+        product_ids: Collection[str] | None,
+        statuses: Collection[CatalogStatus],
+        page: PageRequest,
+    ) -> Page[Price]:
+        """``product_ids`` None lists the prices of every product; else only of those products."""
+        ...
+
+    # --- end catalogue ------------------------------------------------------------------------------
 
 
 class Store(Protocol):

@@ -17,12 +17,15 @@ from keyhouse.domain.accounts import Account, Environment
 from keyhouse.domain.client_tokens import ClientToken, Creator, CreatorKind, TokenStatus
 from keyhouse.domain.errors import ServiceUnavailable
 from keyhouse.domain.events import Event, EventType
+from keyhouse.domain.exposures import ActionTaken, Exposure, ExposureSource, RiskLevel
 from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, KeyStatus, SecretHash
 from keyhouse.domain.permissions import Permission, sorted_names
 from keyhouse.store import Page, PageRequest
+from keyhouse.store.catalogue import CatalogueQueries
 from keyhouse.store.tables import (
     accounts,
+    api_key_exposures,
     api_key_secrets,
     api_keys,
     audit_log,
@@ -89,6 +92,7 @@ def _token_row(token: ClientToken) -> dict[str, Any]:
         "created_at": token.created_at,
         "updated_at": token.updated_at,
         "revoked_at": token.revoked_at,
+        "allowed_origins": None if token.allowed_origins is None else list(token.allowed_origins),
     }
 
 
@@ -105,6 +109,21 @@ def _token(row: sa.Row[Any]) -> ClientToken:
         created_at=row.created_at,
         updated_at=row.updated_at,
         revoked_at=row.revoked_at,
+        allowed_origins=None if row.allowed_origins is None else tuple(row.allowed_origins),
+    )
+
+
+def _exposure(row: sa.Row[Any]) -> Exposure:
+    return Exposure(
+        id=row.id,
+        api_key_id=row.api_key_id,
+        account_id=row.account_id,
+        risk_level=RiskLevel(row.risk_level),
+        action_taken=ActionTaken(row.action_taken),
+        source=ExposureSource(row.source),
+        reference=row.reference,
+        description=row.description,
+        created_at=row.created_at,
     )
 
 
@@ -134,7 +153,7 @@ def _installation(row: sa.Row[Any]) -> Installation:
 ESTIMATE_CAP = 10_000
 
 
-class SqlTransaction:
+class SqlTransaction(CatalogueQueries):
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
@@ -318,7 +337,12 @@ class SqlTransaction:
         await self.conn.execute(
             client_tokens.update()
             .where(client_tokens.c.id == token.id)
-            .values(status=token.status.value, updated_at=token.updated_at, revoked_at=token.revoked_at)
+            .values(
+                status=token.status.value,
+                updated_at=token.updated_at,
+                revoked_at=token.revoked_at,
+                allowed_origins=None if token.allowed_origins is None else list(token.allowed_origins),
+            )
         )
 
     async def get_token(self, token_id: str) -> ClientToken | None:
@@ -358,6 +382,64 @@ class SqlTransaction:
             client_tokens.c.status == TokenStatus.ACTIVE.value,
         )
         return await self._count(client_tokens, where, up_to)
+
+    async def get_token_by_value(self, value: str) -> ClientToken | None:
+        row = (await self.conn.execute(client_tokens.select().where(client_tokens.c.token == value))).first()
+        return None if row is None else _token(row)
+
+    async def origins_in_use(self) -> tuple[bool, frozenset[str]]:
+        active = client_tokens.c.status == TokenStatus.ACTIVE.value
+        unrestricted = sa.select(client_tokens.c.id).where(active, client_tokens.c.allowed_origins.is_(None))
+        any_unrestricted = (await self.conn.execute(unrestricted.limit(1))).first() is not None
+        rows = await self.conn.execute(
+            sa.select(client_tokens.c.allowed_origins).where(
+                active, client_tokens.c.allowed_origins.is_not(None)
+            )
+        )
+        return any_unrestricted, frozenset(origin for (origins,) in rows if origins for origin in origins)
+
+    async def add_exposure(self, exposure: Exposure) -> None:
+        await self.conn.execute(
+            api_key_exposures.insert().values(
+                id=exposure.id,
+                api_key_id=exposure.api_key_id,
+                account_id=exposure.account_id,
+                risk_level=exposure.risk_level.value,
+                action_taken=exposure.action_taken.value,
+                source=exposure.source.value,
+                reference=exposure.reference,
+                description=exposure.description,
+                created_at=exposure.created_at,
+            )
+        )
+
+    async def find_exposure(self, api_key_id: str, source: ExposureSource, reference: str) -> Exposure | None:
+        query = api_key_exposures.select().where(
+            api_key_exposures.c.api_key_id == api_key_id,
+            api_key_exposures.c.source == source.value,
+            api_key_exposures.c.reference == reference[:250],
+        )
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else _exposure(row)
+
+    async def list_exposures(self, account_id: str | None) -> list[Exposure]:
+        query = api_key_exposures.select().order_by(api_key_exposures.c.id)
+        if account_id is not None:
+            query = query.where(api_key_exposures.c.account_id == account_id)
+        return [_exposure(r) for r in await self.conn.execute(query)]
+
+    async def get_tax_rate(self, account_id: str, environment: Environment) -> str:
+        column = (
+            accounts.c.sandbox_tax_rate if environment is Environment.SANDBOX else accounts.c.live_tax_rate
+        )
+        value = (
+            await self.conn.execute(sa.select(column).where(accounts.c.id == account_id))
+        ).scalar_one_or_none()
+        return "0" if value is None else str(value)
+
+    async def set_tax_rate(self, account_id: str, environment: Environment, rate: str) -> None:
+        column = "sandbox_tax_rate" if environment is Environment.SANDBOX else "live_tax_rate"
+        await self.conn.execute(accounts.update().where(accounts.c.id == account_id).values({column: rate}))
 
     async def tokens_of_installation(self, installation_id: str) -> list[ClientToken]:
         query = client_tokens.select().where(client_tokens.c.installation_id == installation_id)

@@ -38,6 +38,9 @@ accounts = sa.Table(
     sa.Column("id", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(150), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    # The flat tax rate previews apply, per environment (keyhouse has no tax engine).
+    sa.Column("sandbox_tax_rate", sa.String(12), nullable=False, server_default="0"),
+    sa.Column("live_tax_rate", sa.String(12), nullable=False, server_default="0"),
 )
 
 api_keys = sa.Table(
@@ -70,6 +73,22 @@ api_key_secrets = sa.Table(
     sa.Column("digest", sa.LargeBinary(32), nullable=False, index=True),
     sa.Column("valid_until", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+api_key_exposures = sa.Table(
+    "api_key_exposures",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("api_key_id", sa.String(40), sa.ForeignKey("api_keys.id"), nullable=False),
+    sa.Column("account_id", sa.String(40), nullable=False),
+    sa.Column("risk_level", sa.String(10), nullable=False),
+    sa.Column("action_taken", sa.String(10), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("reference", sa.String(250), nullable=False),
+    sa.Column("description", sa.String(250)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_api_key_exposures_key", "api_key_id", "source", "reference"),
+    sa.Index("ix_api_key_exposures_account", "account_id", "id"),
 )
 
 integrations = sa.Table(
@@ -111,6 +130,7 @@ client_tokens = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("revoked_at", UtcDateTime()),
+    sa.Column("allowed_origins", sa.JSON(none_as_null=True)),  # SQL NULL: any origin
     sa.Index("ix_client_tokens_scope", "account_id", "environment", "status", "id"),
     sa.Index("ix_client_tokens_installation", "installation_id", "status", "id"),
 )
@@ -146,4 +166,53 @@ audit_log = sa.Table(
     sa.Column("field", sa.String(60), nullable=False),
     sa.Column("old", sa.String(150)),
     sa.Column("new", sa.String(150), nullable=False),
+)
+
+# --- the catalogue (products and prices) ---------------------------------------------------------
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account_id", sa.String(40), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("environment", sa.String(10), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(2048)),
+    sa.Column("type", sa.String(10), nullable=False),
+    sa.Column("tax_category", sa.String(40), nullable=False),
+    sa.Column("image_url", sa.String(2048)),
+    sa.Column("custom_data", sa.JSON(none_as_null=True)),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_products_scope", "account_id", "environment", "status", "id"),
+)
+
+prices = sa.Table(
+    "prices",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("product_id", sa.String(40), sa.ForeignKey("products.id"), nullable=False),
+    sa.Column("account_id", sa.String(40), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("environment", sa.String(10), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("name", sa.String(150)),
+    sa.Column("type", sa.String(10), nullable=False),
+    # A null interval means a one-time price (no billing cycle), or no trial.
+    sa.Column("billing_interval", sa.String(10)),
+    sa.Column("billing_frequency", sa.Integer()),
+    sa.Column("trial_interval", sa.String(10)),
+    sa.Column("trial_frequency", sa.Integer()),
+    sa.Column("tax_mode", sa.String(20), nullable=False),
+    sa.Column("unit_price_amount", sa.String(20), nullable=False),  # minor units, as on the wire
+    sa.Column("unit_price_currency", sa.String(3), nullable=False),
+    sa.Column("unit_price_overrides", sa.JSON(), nullable=False),
+    sa.Column("quantity_minimum", sa.Integer(), nullable=False),
+    sa.Column("quantity_maximum", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("custom_data", sa.JSON(none_as_null=True)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_prices_scope", "account_id", "environment", "status", "id"),
+    sa.Index("ix_prices_product", "product_id", "status", "id"),
 )

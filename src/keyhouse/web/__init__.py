@@ -22,10 +22,11 @@ from keyhouse.domain.errors import (
     TooManyRequests,
 )
 from keyhouse.services import Deps
-from keyhouse.web import api, client_tokens
+from keyhouse.web import api, catalogue, client_api, client_tokens, demo
 from keyhouse.web.context import RequestContext, request_id_of
 from keyhouse.web.guards import HostOptions
 from keyhouse.web.pagination import UrlOptions
+from keyhouse.web.ratelimits import RateLimitOptions, RateLimits
 
 log = logging.getLogger("keyhouse.web")
 
@@ -35,6 +36,7 @@ class WebOptions:
     hosts: HostOptions = field(default_factory=HostOptions)
     urls: UrlOptions = field(default_factory=UrlOptions)
     max_body_bytes: int = 1_048_576
+    rate_limits: RateLimitOptions = field(default_factory=RateLimitOptions)
 
 
 def render(request: Request[Any, Any, Any], exc: KeyhouseError) -> Response[Any]:
@@ -73,10 +75,14 @@ def render_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
     options = options or WebOptions()
+    rate_limits = RateLimits(options.rate_limits)
     app = Litestar(
         route_handlers=[
             api.make_router(deps, options.hosts, options.urls),
             client_tokens.make_router(deps, options.hosts, options.urls),
+            catalogue.make_router(deps, options.hosts, options.urls),
+            client_api.make_router(deps, options.hosts, rate_limits),
+            demo.make_router(deps, options.urls),
         ],
         exception_handlers={
             KeyhouseError: render,
@@ -84,7 +90,7 @@ def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
             Exception: render_unexpected,
         },
         on_startup=[deps.store.start],
-        on_shutdown=[deps.store.close],
+        on_shutdown=[deps.store.close, rate_limits.close],
         request_max_body_size=options.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="keyhouse",
@@ -96,4 +102,4 @@ def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
         debug=False,
         logging_config=None,  # bootstrap configures logging; Litestar must not reset it
     )
-    return RequestContext(app)
+    return RequestContext(client_api.ClientSideCors(app))

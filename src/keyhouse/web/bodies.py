@@ -23,7 +23,7 @@ async def json_object(request: Request[Any, Any, Any], allowed: Collection[str])
     raw = await request.body()
     try:
         body = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: JSON nested ~1000 deep
         raise BadRequest("Invalid JSON in your request.") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")

@@ -21,6 +21,13 @@ from keyhouse.web.bodies import json_object
 from keyhouse.web.guards import HostOptions, make_guard, principal_of
 from keyhouse.web.schemas import ERRORS, ClientTokenList, ClientTokenResponse, meta, with_json_body
 
+# keyhouse extension: the pages that may use the token (null: any).
+ORIGINS_SCHEMA = {
+    "type": ["array", "null"],
+    "items": {"type": "string", "examples": ["https://shop.example.com", "http://localhost:*"]},
+    "minItems": 1,
+    "maxItems": 20,
+}
 # Bodies are validated by the handlers themselves, so that every mistake is answered in Paddle's words;
 # these schemas only document them.
 CREATE_BODY = with_json_body(
@@ -29,6 +36,7 @@ CREATE_BODY = with_json_body(
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 150},
             "description": {"type": ["string", "null"], "minLength": 1, "maxLength": 500},
+            "allowed_origins": ORIGINS_SCHEMA,
         },
         "required": ["name"],
     }
@@ -36,8 +44,11 @@ CREATE_BODY = with_json_body(
 UPDATE_BODY = with_json_body(
     {
         "type": "object",
-        "properties": {"status": {"type": "string", "enum": ["active", "revoked"]}},
-        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["active", "revoked"]},
+            "allowed_origins": ORIGINS_SCHEMA,
+        },
+        "minProperties": 1,
     }
 )
 GATED = {"gate": "client_tokens"}
@@ -77,7 +88,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
     )
     async def create_client_token(request: Request[Any, Any, Any]) -> ClientTokenResponse:
         key = caller(request)
-        body = await json_object(request, {"name", "description"})
+        body = await json_object(request, {"name", "description", "allowed_origins"})
         scope = TokenScope.of_key(key)
         token = await tokens.create_token(
             deps,
@@ -85,6 +96,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
             name=body.get("name"),
             description=body.get("description"),
             created_by=scope.creator(key),
+            allowed_origins=body.get("allowed_origins"),
         )
         return ClientTokenResponse(data=client_tokens.to_wire(token), meta=meta(request))
 
@@ -138,11 +150,11 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         request: Request[Any, Any, Any], client_token_id: FromPath[str]
     ) -> ClientTokenResponse:
         key = caller(request)
-        body = await json_object(request, {"status"})
-        if "status" not in body:
+        body = await json_object(request, {"status", "allowed_origins"})
+        if not body:  # Paddle requires status; keyhouse also accepts allowed_origins alone
             raise InvalidField.on("status", "must be provided as part of the request")
-        token = await tokens.update_status(
-            deps, TokenScope.of_key(key), token_id_or_404(client_token_id), body["status"]
+        token = await tokens.update_token(
+            deps, TokenScope.of_key(key), token_id_or_404(client_token_id), body
         )
         return ClientTokenResponse(data=client_tokens.to_wire(token), meta=meta(request))
 
