@@ -343,6 +343,7 @@ def seed(
         return await services.seed(deps, new_key=new_key, demo_origins=origins), deps.clock()
 
     seeded, now = run(as_json, work)
+    base = (demo_origin or ["http://127.0.0.1:8080"])[0]
     payload = {
         "account": account_json(seeded.account),
         "api_key": key_json(seeded.key, now, seeded.plaintext),
@@ -364,13 +365,14 @@ def seed(
             f"\nSandbox account {seeded.account.id}. These keys are shown once; store them now:\n\n"
             + "\n".join(lines)
             + f"\n\nTry: curl -H 'Authorization: Bearer {seeded.plaintext or seeded.partner_plaintext}' "
-            "http://127.0.0.1:8080/\n",
+            f"{base}/\nThe demo pricing page: {base}/demo\n",
             err=True,
         )
     elif banner:
         typer.echo(
             f"\nReusing sandbox account {seeded.account.id} (keys {seeded.key.id}, {seeded.partner_key.id}).\n"
-            "Their secrets were shown once, on the first run. For new ones: .venv/bin/keyhouse seed --new-key\n",
+            "Their secrets were shown once, on the first run. For new ones: .venv/bin/keyhouse seed --new-key\n"
+            f"The demo pricing page: {base}/demo\n",
             err=True,
         )
 
