@@ -41,6 +41,7 @@ from keyhouse.domain.times import parse_rfc3339, rfc3339
 from keyhouse.services import client_side
 from keyhouse.services import client_tokens as token_services
 from keyhouse.services import integrations as integration_services
+from keyhouse.services import keys as key_services
 from keyhouse.services.client_tokens import TokenScope
 from keyhouse.store import PageRequest
 
@@ -283,6 +284,16 @@ def keys_revoke(key_id: str, as_json: JsonOpt = False) -> None:
 
     async def work(deps: services.Deps) -> dict[str, Any]:
         return key_json(await services.revoke_key(deps, key_id), deps.clock())
+
+    emit(run(as_json, work), as_json)
+
+
+@keys_app.command("reactivate")
+def keys_reactivate(key_id: str, as_json: JsonOpt = False) -> None:
+    """Undo a revoke within 60 minutes of it, keeping the key's expiry (never after an exposure)."""
+
+    async def work(deps: services.Deps) -> dict[str, Any]:
+        return key_json(await key_services.reactivate_key(deps, key_id), deps.clock())
 
     emit(run(as_json, work), as_json)
 

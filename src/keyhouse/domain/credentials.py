@@ -132,7 +132,9 @@ def obfuscate_key(environment: Environment | None, key_id: str) -> str:
 
 
 def hash_secret(pepper: Pepper, secret: str) -> bytes:
-    return hmac.new(pepper.key, secret.encode(), hashlib.sha256).digest()
+    return hmac.digest(
+        pepper.key, secret.encode(), "sha256"
+    )  # the C one-shot: same bytes, a fraction of the cost
 
 
 def secret_matches(pepper: Pepper, secret: str, stored: bytes) -> bool:

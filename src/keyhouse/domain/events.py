@@ -14,6 +14,7 @@ from typing import Any
 
 from keyhouse.domain.accounts import Environment
 from keyhouse.domain.ids import new_id
+from keyhouse.domain.times import rfc3339
 
 
 class EventType(StrEnum):
@@ -28,6 +29,25 @@ class EventType(StrEnum):
     CLIENT_TOKEN_CREATED = "client_token.created"
     CLIENT_TOKEN_REVOKED = "client_token.revoked"
     CLIENT_TOKEN_UPDATED = "client_token.updated"
+
+
+#: What ``GET /event-types`` lists: group and description of every type keyhouse emits.
+EVENT_TYPES: dict[EventType, tuple[str, str]] = {
+    EventType.API_KEY_CREATED: ("API key", "An API key was created."),
+    EventType.API_KEY_EXPIRED: ("API key", "An API key reached its expiry and can no longer authenticate."),
+    EventType.API_KEY_EXPIRING: ("API key", "An API key expires in 7 days."),
+    EventType.API_KEY_REVOKED: ("API key", "An API key was revoked."),
+    EventType.API_KEY_UPDATED: ("API key", "An API key was updated."),
+    EventType.API_KEY_EXPOSURE_CREATED: ("API key exposure", "An API key was found exposed."),
+    EventType.CLIENT_TOKEN_CREATED: ("Client-side token", "A client-side token was created."),
+    EventType.CLIENT_TOKEN_REVOKED: ("Client-side token", "A client-side token was revoked."),
+    EventType.CLIENT_TOKEN_UPDATED: ("Client-side token", "A client-side token was updated."),
+}
+
+
+def event_type_json(type_: EventType) -> dict[str, Any]:
+    group, description = EVENT_TYPES[type_]
+    return {"name": type_.value, "description": description, "group": group, "available_versions": [1]}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,3 +80,13 @@ def new_event(
         installation_id=installation_id,
         data=dataclasses.asdict(entity),
     )
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """An event as ``GET /events`` shows it (NOTE: wire format, Paddle's field order)."""
+    return {
+        "event_id": event.id,
+        "event_type": event.type.value,
+        "occurred_at": rfc3339(event.occurred_at),
+        "data": event.data,
+    }

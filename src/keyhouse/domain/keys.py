@@ -1,26 +1,29 @@
 """API keys: issuing, status over time, and authorisation.
 
-A key is ``active`` until it is revoked (one-way here; reactivation is an owner action with its own
-rules) or until ``expires_at`` passes: from that second on it counts as ``expired`` whether or not a
-job has written the new status yet. A legacy key has ``permissions=None`` on the wire and holds
-exactly :data:`keyhouse.domain.permissions.LEGACY`.
+A key is ``active`` until it is revoked or until ``expires_at`` passes: from that second on it counts
+as ``expired`` whether or not a job has written the new status yet. A revoked key may be reactivated
+by its owner within :data:`REACTIVATION_WINDOW` of being revoked, unless it was revoked because it was
+exposed (Paddle's rule); see :func:`reactivate`. A legacy key has ``permissions=None`` on the wire
+and holds exactly :data:`keyhouse.domain.permissions.LEGACY`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from keyhouse.domain import credentials
 from keyhouse.domain.accounts import Environment
-from keyhouse.domain.errors import FieldError, InvalidField
+from keyhouse.domain.errors import Conflict, FieldError, InvalidField
 from keyhouse.domain.ids import new_id
 from keyhouse.domain.permissions import LEGACY, Permission, satisfies, sorted_names
 from keyhouse.domain.times import rfc3339, rfc3339_or_none
 
 NAME_MAX = 150
 DESCRIPTION_MAX = 250
+#: How long after being revoked a key may be reactivated (Paddle: 60 minutes).
+REACTIVATION_WINDOW = timedelta(minutes=60)
 
 
 class KeyStatus(StrEnum):
@@ -64,6 +67,20 @@ class ApiKey:
         if self.status is KeyStatus.ACTIVE and self.expires_at is not None and now >= self.expires_at:
             return KeyStatus.EXPIRED
         return self.status
+
+    @property
+    def revoked_for_exposure(self) -> bool:
+        """Was the key revoked because it was found exposed? Such a key can never be reactivated.
+
+        Derived rather than stored (no column for it): the key had been exposed when it was revoked.
+        Exposure reports set ``exposed_at`` and revoke in one transaction, so the two times are equal;
+        a key exposed only after an owner revoked it was not revoked *because* of the exposure. A
+        browser exposure marks ``exposed_at`` without revoking, so an owner who revokes such a key
+        afterwards has also revoked an exposed key, and it stays revoked: the safe reading.
+        """
+        return (
+            self.exposed_at is not None and self.revoked_at is not None and self.exposed_at <= self.revoked_at
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,6 +207,35 @@ def revoke(key: ApiKey, now: datetime) -> ApiKey:
     if key.status is KeyStatus.REVOKED:
         return key
     return replace(key, status=KeyStatus.REVOKED, revoked_at=now, updated_at=now)
+
+
+def refusal_detail(key: ApiKey, now: datetime) -> str | None:
+    """Why ``key`` is refused at ``now``, or ``None`` while it is active.
+
+    Only for a caller who presented a secret matching the key: they hold it, so saying why it stopped
+    working tells them nothing new. Anyone else gets the plain ``InvalidToken`` detail.
+    """
+    status = key.status_at(now)
+    if status is KeyStatus.ACTIVE:
+        return None
+    verb, at = ("was revoked", key.revoked_at) if status is KeyStatus.REVOKED else ("expired", key.expires_at)
+    return f"This API key {verb}." if at is None else f"This API key {verb} at {rfc3339(at)}."
+
+
+def reactivate(key: ApiKey, now: datetime) -> ApiKey:
+    """A revoked key active again, with its original expiry (so an expired key stays expired).
+
+    Raises ``Conflict`` for a key that is not revoked, one revoked because it was exposed, and one
+    revoked more than :data:`REACTIVATION_WINDOW` ago.
+    """
+    if key.status is not KeyStatus.REVOKED:
+        raise Conflict(f"API key {key.id} is {key.status_at(now)}; only a revoked key can be reactivated.")
+    if key.revoked_for_exposure:
+        raise Conflict(f"API key {key.id} was revoked because it was exposed; it can never be reactivated.")
+    # A revoked key without a revocation time cannot show it is inside the window, so it stays revoked.
+    if key.revoked_at is None or now - key.revoked_at > REACTIVATION_WINDOW:
+        raise Conflict(f"API key {key.id} can be reactivated only within 60 minutes of being revoked.")
+    return replace(key, status=KeyStatus.ACTIVE, revoked_at=None, updated_at=now)
 
 
 def mark_exposed(key: ApiKey, now: datetime) -> ApiKey:

@@ -28,6 +28,9 @@ class _Cached:
 class Authenticator:
     """Turns a presented API key into the active key it names, or raises ``InvalidToken``.
 
+    The refusal says why (revoked, expired) only to a caller whose secret matched the key; an unknown
+    key, a wrong secret or another environment's host gets the plain default detail.
+
     Verification is a per-process cache hit plus one HMAC in the common case. The cache is dropped
     whenever ``store.change_marker()`` moves, which any process's commit to the credential tables
     does, so a revoke or expiry made elsewhere (the CLI included) is seen on the very next request.
@@ -72,10 +75,12 @@ class Authenticator:
         key = entry.key
         if parsed is not None and parsed.environment is not key.environment:
             raise InvalidToken()
-        if key.status_at(now) is not keys.KeyStatus.ACTIVE or (
-            expected is not None and expected is not key.environment
-        ):
+        if expected is not None and expected is not key.environment:
             raise InvalidToken()
+        if key.status_at(now) is not keys.KeyStatus.ACTIVE:
+            # The secret matched, so the caller holds this key: saying why it stopped working reveals
+            # nothing. Every refusal above stays plain, so nothing is told about keys one does not hold.
+            raise InvalidToken(keys.refusal_detail(key, now))
         if key.last_used_at is None or now - key.last_used_at >= self.deps.touch_interval:
             entry.key = replace(key, last_used_at=now)
             async with self.deps.store.transaction() as tx:

@@ -1,4 +1,4 @@
-"""Accounts and API keys: creating, listing, reading and revoking them."""
+"""Accounts and API keys: creating, listing, reading, revoking and reactivating them."""
 
 from __future__ import annotations
 
@@ -168,3 +168,17 @@ async def revoke_key(deps: Deps, key_id: str) -> ApiKey:
             await tx.update_key(revoked)
             await key_event(deps, tx, EventType.API_KEY_REVOKED, revoked)
     return revoked
+
+
+async def reactivate_key(deps: Deps, key_id: str) -> ApiKey:
+    """Undo a revocation within the window (see :func:`keyhouse.domain.keys.reactivate`)."""
+    if not is_id("apikey", key_id):
+        raise NotFound(f"API key {key_id} not found.")
+    async with deps.store.transaction() as tx:
+        key = await tx.get_key(key_id)
+        if key is None:
+            raise NotFound(f"API key {key_id} not found.")
+        reactivated = keys.reactivate(key, deps.clock())
+        await tx.update_key(reactivated)
+        await key_event(deps, tx, EventType.API_KEY_UPDATED, reactivated)
+    return reactivated

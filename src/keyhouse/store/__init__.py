@@ -15,7 +15,7 @@ from typing import Generic, Protocol, TypeVar
 from keyhouse.domain.accounts import Account, Environment
 from keyhouse.domain.catalogue import CatalogStatus, Price, Product
 from keyhouse.domain.client_tokens import ClientToken, TokenStatus
-from keyhouse.domain.events import Event
+from keyhouse.domain.events import Event, EventType
 from keyhouse.domain.exposures import Exposure, ExposureSource
 from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, SecretHash
@@ -110,6 +110,16 @@ class Transaction(Protocol):
 
     async def add_event(self, event: Event) -> None: ...
     async def list_events(self, account_id: str, environment: Environment) -> list[Event]: ...
+    async def list_events_page(
+        self,
+        account_id: str,
+        environment: Environment,
+        installation_id: str | None,
+        types: frozenset[EventType] | None,
+        page: PageRequest,
+    ) -> Page[Event]:
+        """Events of an environment; with ``installation_id`` only those about that installation's entities."""
+        ...
 
     async def get_feature(self, name: str) -> str | None: ...
     async def set_feature(self, name: str, value: str, at: datetime) -> None: ...

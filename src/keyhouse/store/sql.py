@@ -113,6 +113,18 @@ def _token(row: sa.Row[Any]) -> ClientToken:
     )
 
 
+def _event(row: sa.Row[Any]) -> Event:
+    return Event(
+        id=row.id,
+        type=EventType(row.type),
+        occurred_at=row.occurred_at,
+        account_id=row.account_id,
+        environment=Environment(row.environment),
+        installation_id=row.installation_id,
+        data=row.data,
+    )
+
+
 def _exposure(row: sa.Row[Any]) -> Exposure:
     return Exposure(
         id=row.id,
@@ -466,18 +478,23 @@ class SqlTransaction(CatalogueQueries):
             .where(events.c.account_id == account_id, events.c.environment == environment.value)
             .order_by(events.c.id)
         )
-        return [
-            Event(
-                id=r.id,
-                type=EventType(r.type),
-                occurred_at=r.occurred_at,
-                account_id=r.account_id,
-                environment=Environment(r.environment),
-                installation_id=r.installation_id,
-                data=r.data,
-            )
-            for r in await self.conn.execute(query)
-        ]
+        return [_event(r) for r in await self.conn.execute(query)]
+
+    async def list_events_page(
+        self,
+        account_id: str,
+        environment: Environment,
+        installation_id: str | None,
+        types: frozenset[EventType] | None,
+        page: PageRequest,
+    ) -> Page[Event]:
+        where = sa.and_(events.c.account_id == account_id, events.c.environment == environment.value)
+        if installation_id is not None:
+            where = sa.and_(where, events.c.installation_id == installation_id)
+        if types is not None:
+            where = sa.and_(where, events.c.type.in_(sorted(t.value for t in types)))
+        rows, has_more, total = await self._page(events, where, page)
+        return Page([_event(r) for r in rows], has_more, total)
 
     async def get_feature(self, name: str) -> str | None:
         query = sa.select(features.c.value).where(features.c.name == name)

@@ -22,7 +22,7 @@ from keyhouse.domain.errors import (
     TooManyRequests,
 )
 from keyhouse.services import Deps
-from keyhouse.web import api, catalogue, client_api, client_tokens, demo
+from keyhouse.web import api, catalogue, client_api, client_tokens, demo, events
 from keyhouse.web.context import RequestContext, request_id_of
 from keyhouse.web.guards import HostOptions
 from keyhouse.web.pagination import UrlOptions
@@ -83,6 +83,7 @@ def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
             catalogue.make_router(deps, options.hosts, options.urls),
             client_api.make_router(deps, options.hosts, rate_limits),
             demo.make_router(deps, options.urls),
+            events.make_router(deps, options.hosts, options.urls),
         ],
         exception_handlers={
             KeyhouseError: render,
