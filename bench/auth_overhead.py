@@ -23,135 +23,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
-import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+import harness
+from harness import BenchError, WrkResult
 from keyhouse import bootstrap
 from keyhouse.config import load_settings
 from keyhouse.domain.errors import InvalidToken
 
-PEPPER = "keyhouse-bench-pepper-0123456789-abcdefghijklmnopqrstuvwxyz"  # fixed, 40+ characters
 RATIO_TARGET_NOW = 0.90
 RATIO_TARGET_LATER = 0.95
 VERIFY_CALLS = 100_000
 VERIFY_BATCH = 1_000
 VERIFY_WARMUP = 10_000
 REVOKE_REPEATS = 5
-BIN = Path(sys.executable).parent
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not measure what it claims to (not a missed target)."""
-
-
-# --- processes ------------------------------------------------------------------------------------
-
-
-def keyhouse(env: dict[str, str], *args: str) -> dict[str, Any]:
-    """Run a CLI command with ``--json`` and return its one JSON object."""
-    done = subprocess.run(
-        [str(BIN / "keyhouse"), *args, "--json"], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise BenchError(f"keyhouse {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_serving(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"keyhouse serve exited {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"keyhouse serve did not answer /healthz within 30 s:\n{log.read_text()}")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 # --- wrk ------------------------------------------------------------------------------------------
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise BenchError(f"cannot read wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-@dataclass(frozen=True, slots=True)
-class WrkResult:
-    rps: float
-    requests: int
-    avg_ms: float
-    p50_ms: float
-    p99_ms: float
-    socket_errors: int
-
 
 def run_wrk(url: str, *, seconds: int, connections: int, header: str | None) -> WrkResult:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    if header is not None:
-        command += ["-H", header]
-    done = subprocess.run([*command, url], capture_output=True, text=True, check=False)
-    out = done.stdout
-    if done.returncode != 0:
-        raise BenchError(f"wrk exited {done.returncode}: {done.stderr.strip()}\n{out}")
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
-    if non2xx is not None:
-        what = "authenticated" if header else "unauthenticated"
-        raise BenchError(f"wrk saw {non2xx.group(1)} non-2xx/3xx responses ({what} GET /):\n{out}")
-    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    avg = re.search(r"^\s*Latency\s+(\S+)", out, re.MULTILINE)
-    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE)
-    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
-    if not (rps and total and avg and p50 and p99):
-        raise BenchError(f"cannot parse wrk output:\n{out}")
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return WrkResult(
-        rps=float(rps.group(1)),
-        requests=int(total.group(1)),
-        avg_ms=_ms(avg.group(1)),
-        p50_ms=_ms(p50.group(1)),
-        p99_ms=_ms(p99.group(1)),
-        socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+    return harness.run_wrk(
+        url,
+        ["-H", header] if header is not None else [],
+        seconds=seconds,
+        connections=connections,
+        what=f"{'authenticated' if header else 'unauthenticated'} GET /",
     )
 
 
@@ -225,21 +130,10 @@ async def verification_costs(key: str) -> dict[str, float]:
         async def marker() -> None:
             deps.store.change_marker()
 
-        async def median_us(call: Any) -> float:
-            for _ in range(VERIFY_WARMUP):
-                await call()
-            batches = []
-            for _ in range(VERIFY_CALLS // VERIFY_BATCH):
-                start = time.perf_counter_ns()
-                for _ in range(VERIFY_BATCH):
-                    await call()
-                batches.append(time.perf_counter_ns() - start)
-            return statistics.median(batches) / VERIFY_BATCH / 1000
-
         return {
-            "accept": await median_us(accept),
-            "refuse": await median_us(refuse),
-            "marker": await median_us(marker),
+            "accept": await harness.median_us(accept, VERIFY_CALLS, VERIFY_BATCH, VERIFY_WARMUP),
+            "refuse": await harness.median_us(refuse, VERIFY_CALLS, VERIFY_BATCH, VERIFY_WARMUP),
+            "marker": await harness.median_us(marker, VERIFY_CALLS, VERIFY_BATCH, VERIFY_WARMUP),
         }
     finally:
         await deps.store.close()
@@ -257,7 +151,7 @@ class RevokeTiming:
 
 
 def revoke_delay(base: str, env: dict[str, str]) -> RevokeTiming:
-    seeded = keyhouse(env, "seed", "--new-key")
+    seeded = harness.keyhouse(env, "seed", "--new-key")
     key, key_id = seeded["api_key"]["key"], seeded["api_key"]["id"]
     ready = threading.Event()
     stop_polling = threading.Event()
@@ -288,7 +182,7 @@ def revoke_delay(base: str, env: dict[str, str]) -> RevokeTiming:
     time.sleep(0.2)  # the poller is in its steady state
     started = time.perf_counter()
     done = subprocess.run(
-        [str(BIN / "keyhouse"), "keys", "revoke", key_id, "--json"],
+        [str(harness.BIN / "keyhouse"), "keys", "revoke", key_id, "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -332,12 +226,8 @@ def report(
     rule = "-" * 96
     add(rule)
     add("keyhouse auth overhead benchmark")
-    add(
-        f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {wrk_version}; "
-        "SQLite, one `keyhouse serve` process"
-    )
-    busy = " (BUSY MACHINE: other work competed for the CPUs)" if max(loads) > (os.cpu_count() or 1) else ""
-    add(f"1-min load average at start/end: {loads[0]:.2f} / {loads[1]:.2f}{busy}")
+    add(harness.machine_line(f"{wrk_version}; SQLite, one `keyhouse serve` process"))
+    add(harness.load_line(loads))
     add(
         f"load: wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} alternating rounds "
         f"(order flips each round), warm-up {args.warmup} s; route GET /"
@@ -400,66 +290,26 @@ def report(
 # --- main -----------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
-    parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--warmup", type=int, default=2, help="unrecorded warm-up seconds per variant")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 2 s, 1 s warm-up")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.seconds, args.warmup = 2, 2, 1
-    if args.rounds < 1 or args.seconds < 1 or args.connections < 1 or args.warmup < 0:
-        parser.error("--rounds, --seconds and --connections must be positive")
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("bench needs wrk: apt-get install -y wrk", file=sys.stderr)
+    args = harness.parse_wrk_args(__doc__, argv)
+    wrk_version = harness.wrk_version()
+    if wrk_version is None:
         return 1
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
-    wrk_version = " ".join(wrk_version.split()[:2])
-    load_start = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="keyhouse-bench-") as tmp:
-        os.environ["KEYHOUSE_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        os.environ["KEYHOUSE_PEPPER"] = PEPPER
-        env = dict(os.environ)
-        keyhouse(env, "db", "upgrade")
-        key = keyhouse(env, "seed")["api_key"]["key"]
-        if not key or "*" in key:
-            raise BenchError(f"seed did not reveal a key: {key!r}")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as log_handle:
-            server = subprocess.Popen(
-                [str(BIN / "keyhouse"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_until_serving(base, server, log)
-                check_routes(base, key)
-                load = load_rounds(base, key, args)
-                print("in-process verification cost…", file=sys.stderr)
-                costs = asyncio.run(verification_costs(key))
-                print("revoke delay…", file=sys.stderr)
-                revokes = [revoke_delay(base, env) for _ in range(REVOKE_REPEATS)]
-            finally:
-                stop(server)
-    print(report(args, load, costs, revokes, wrk_version, (load_start, os.getloadavg()[0])))
+    load_start = harness.load_average()
+    with harness.sqlite_database() as (tmp, database_url):
+        env = harness.export_database(database_url)
+        harness.keyhouse(env, "db", "upgrade")
+        key = harness.revealed(harness.keyhouse(env, "seed")["api_key"]["key"])
+        with harness.serving(env, tmp / "serve.log") as base:
+            check_routes(base, key)
+            load = load_rounds(base, key, args)
+            print("in-process verification cost…", file=sys.stderr)
+            costs = asyncio.run(verification_costs(key))
+            print("revoke delay…", file=sys.stderr)
+            revokes = [revoke_delay(base, env) for _ in range(REVOKE_REPEATS)]
+    print(report(args, load, costs, revokes, wrk_version, (load_start, harness.load_average())))
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    harness.run(main)

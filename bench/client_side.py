@@ -29,15 +29,8 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,20 +39,20 @@ from typing import Any, cast
 import httpx
 import sqlalchemy as sa
 
+import harness
+from harness import BenchError, WrkResult
 from keyhouse import bootstrap
 from keyhouse.config import load_settings
 from keyhouse.domain.accounts import Environment
 from keyhouse.services import client_side, previews
 from keyhouse.web.ratelimits import RateLimitOptions, RateLimits
 
-PEPPER = "keyhouse-bench-pepper-0123456789-abcdefghijklmnopqrstuvwxyz"  # fixed, 40+ characters
 UNLIMITED = "100000000/minute"
 UNIT_AMOUNT = 1500
 QUANTITY = 3
 #: In process: (calls, batch, warm-up) for the cheap pieces and for those that read the database.
 FAST = (20_000, 500, 2_000)
 SLOW = (2_000, 50, 200)
-BIN = Path(sys.executable).parent
 
 #: Variant name -> what it is, in table order.
 VARIANTS = {
@@ -67,55 +60,6 @@ VARIANTS = {
     "key": "POST /pricing-preview, merchant API key (no Origin)",
     "trivial": "GET / without credentials",
 }
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not measure what it claims to (not a missed target)."""
-
-
-# --- processes ------------------------------------------------------------------------------------
-
-
-def keyhouse(env: dict[str, str], *args: str) -> dict[str, Any]:
-    """Run a CLI command with ``--json`` and return its one JSON object."""
-    done = subprocess.run(
-        [str(BIN / "keyhouse"), *args, "--json"], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise BenchError(f"keyhouse {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_serving(base: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"keyhouse serve exited {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"keyhouse serve did not answer /healthz within 30 s:\n{log.read_text()}")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 # --- set-up over HTTP -----------------------------------------------------------------------------
@@ -207,15 +151,6 @@ def check_routes(base: str, fixture: Fixture) -> None:
 
 # --- wrk ------------------------------------------------------------------------------------------
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if match is None:
-        raise BenchError(f"cannot read wrk latency {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
 
 def _lua(value: str) -> str:
     """A Lua string literal (JSON's escapes are a subset of Lua's for what we send)."""
@@ -240,42 +175,14 @@ def write_scripts(directory: Path, fixture: Fixture) -> dict[str, Path]:
     return scripts
 
 
-@dataclass(frozen=True, slots=True)
-class WrkResult:
-    rps: float
-    requests: int
-    avg_ms: float
-    p50_ms: float
-    p99_ms: float
-    socket_errors: int
-
-
 def run_wrk(url: str, script: Path, *, variant: str, seconds: int, connections: int) -> WrkResult:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    out = done.stdout
-    if done.returncode != 0:
-        raise BenchError(f"wrk exited {done.returncode}: {done.stderr.strip()}\n{out}")
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
-    if non2xx is not None:
-        raise BenchError(f"wrk saw {non2xx.group(1)} non-2xx/3xx responses ({VARIANTS[variant]}):\n{out}")
-    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    avg = re.search(r"^\s*Latency\s+(\S+)", out, re.MULTILINE)
-    p50 = re.search(r"^\s*50%\s+(\S+)", out, re.MULTILINE)
-    p99 = re.search(r"^\s*99%\s+(\S+)", out, re.MULTILINE)
-    if not (rps and total and avg and p50 and p99):
-        raise BenchError(f"cannot parse wrk output:\n{out}")
-    if int(total.group(1)) == 0:
-        raise BenchError(f"wrk completed no requests ({VARIANTS[variant]}):\n{out}")
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return WrkResult(
-        rps=float(rps.group(1)),
-        requests=int(total.group(1)),
-        avg_ms=_ms(avg.group(1)),
-        p50_ms=_ms(p50.group(1)),
-        p99_ms=_ms(p99.group(1)),
-        socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+    return harness.run_wrk(
+        url,
+        ["-s", str(script)],
+        seconds=seconds,
+        connections=connections,
+        what=VARIANTS[variant],
+        require_requests=True,
     )
 
 
@@ -350,16 +257,7 @@ async def piece_costs(fixture: Fixture) -> dict[str, float]:
             await cast(Any, tx).conn.execute(sa.text("SELECT 1"))  # the SQL store's connection
 
     async def median_us(call: Callable[[], Awaitable[None]], sizes: tuple[int, int, int] = FAST) -> float:
-        calls, batch, warmup = sizes
-        for _ in range(warmup):
-            await call()
-        batches = []
-        for _ in range(calls // batch):
-            start = time.perf_counter_ns()
-            for _ in range(batch):
-                await call()
-            batches.append(time.perf_counter_ns() - start)
-        return statistics.median(batches) / batch / 1000
+        return await harness.median_us(call, *sizes)
 
     try:
         return {
@@ -396,11 +294,11 @@ def report(
     add(rule)
     add("keyhouse client-side API benchmark: pricing preview")
     add(
-        f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {wrk_version}; "
-        "SQLite, one `keyhouse serve` process, rate limits raised to " + UNLIMITED
+        harness.machine_line(
+            f"{wrk_version}; SQLite, one `keyhouse serve` process, rate limits raised to {UNLIMITED}"
+        )
     )
-    busy = " (BUSY MACHINE: other work competed for the CPUs)" if max(loads) > (os.cpu_count() or 1) else ""
-    add(f"1-min load average at start/end: {loads[0]:.2f} / {loads[1]:.2f}{busy}")
+    add(harness.load_line(loads))
     add(
         f"load: wrk -t1 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds "
         f"(order rotates each round), warm-up {args.warmup} s per variant"
@@ -476,72 +374,33 @@ def report(
 # --- main -----------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
-    parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run (default 10)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--warmup", type=int, default=2, help="unrecorded warm-up seconds per variant")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 2 s, 1 s warm-up")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.rounds, args.seconds, args.warmup = 2, 2, 1
-    if args.rounds < 1 or args.seconds < 1 or args.connections < 1 or args.warmup < 0:
-        parser.error("--rounds, --seconds and --connections must be positive")
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("bench needs wrk: apt-get install -y wrk", file=sys.stderr)
+    args = harness.parse_wrk_args(__doc__, argv)
+    wrk_version = harness.wrk_version()
+    if wrk_version is None:
         return 1
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
-    wrk_version = " ".join(wrk_version.split()[:2])
-    load_start = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="keyhouse-bench-") as tmp:
-        os.environ["KEYHOUSE_DATABASE_URL"] = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        os.environ["KEYHOUSE_PEPPER"] = PEPPER
+    load_start = harness.load_average()
+    with harness.sqlite_database() as (tmp, database_url):
+        harness.export_database(database_url)
         os.environ["KEYHOUSE_PREVIEW_RATE_LIMIT"] = UNLIMITED
         os.environ["KEYHOUSE_REFUSED_RATE_LIMIT"] = UNLIMITED
         os.environ.pop("KEYHOUSE_REDIS_URL", None)  # memory counters: this measures keyhouse, not Redis
         env = dict(os.environ)
-        keyhouse(env, "db", "upgrade")
-        seeded = keyhouse(env, "seed")
-        merchant_key, partner_key = seeded["api_key"]["key"], seeded["partner_api_key"]["key"]
-        for key in (merchant_key, partner_key):
-            if not key or "*" in key:
-                raise BenchError(f"seed did not reveal a key: {key!r}")
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        log = Path(tmp) / "serve.log"
-        with log.open("wb") as log_handle:
-            server = subprocess.Popen(
-                [str(BIN / "keyhouse"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_until_serving(base, server, log)
-                fixture = set_up(base, merchant_key, partner_key)
-                check_routes(base, fixture)
-                scripts = write_scripts(Path(tmp), fixture)
-                load = load_rounds(base, scripts, args)
-                check_routes(base, fixture)  # still answering correctly after the load
-            finally:
-                stop(server)
+        harness.keyhouse(env, "db", "upgrade")
+        seeded = harness.keyhouse(env, "seed")
+        merchant_key = harness.revealed(seeded["api_key"]["key"])
+        partner_key = harness.revealed(seeded["partner_api_key"]["key"])
+        with harness.serving(env, tmp / "serve.log") as base:
+            fixture = set_up(base, merchant_key, partner_key)
+            check_routes(base, fixture)
+            scripts = write_scripts(tmp, fixture)
+            load = load_rounds(base, scripts, args)
+            check_routes(base, fixture)  # still answering correctly after the load
         print("in-process pieces of one preview…", file=sys.stderr)
         costs = asyncio.run(piece_costs(fixture))
-    print(report(args, load, costs, wrk_version, (load_start, os.getloadavg()[0])))
+    print(report(args, load, costs, wrk_version, (load_start, harness.load_average())))
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    harness.run(main)

@@ -34,9 +34,7 @@ import os
 import platform
 import re
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +50,8 @@ import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+import harness
+from harness import BenchError
 from keyhouse import bootstrap
 from keyhouse.config import Settings
 from keyhouse.domain.accounts import Environment
@@ -63,7 +63,6 @@ from keyhouse.services.integrations import install, register_integration
 from keyhouse.store.sql import SqlStore, _token_row
 from keyhouse.store.tables import client_tokens
 
-PEPPER = "keyhouse-bench-pepper-0123456789-abcdefghijklmnopqrstuvwxyz"  # fixed, 40+ characters
 POSTGRES_URL = os.environ.get("KEYHOUSE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SCHEMA_PREFIX = "kh_bench_"
 PER_PAGE = 200
@@ -75,11 +74,6 @@ SQL_SAMPLES = 50
 CREATE_ROUNDS = 2
 CONCURRENCIES = (1, 16)
 PERMISSIONS = frozenset({Permission.CLIENT_TOKEN_READ, Permission.CLIENT_TOKEN_WRITE})
-BIN = Path(sys.executable).parent
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not measure what it claims to (not a missed target)."""
 
 
 def log(message: str) -> None:
@@ -97,8 +91,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 @contextmanager
 def sqlite_database() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="keyhouse-bench-") as tmp:
-        yield f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+    with harness.sqlite_database() as (_directory, url):
+        yield url
 
 
 async def _admin(statement: str) -> None:
@@ -130,7 +124,7 @@ def bench_env(database_url: str, cap: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEYHOUSE_")}
     env.update(
         KEYHOUSE_DATABASE_URL=database_url,
-        KEYHOUSE_PEPPER=PEPPER,
+        KEYHOUSE_PEPPER=harness.PEPPER,
         KEYHOUSE_LOG_LEVEL="warning",
         KEYHOUSE_CLIENT_TOKEN_LIMIT_PER_INSTALLATION=str(cap),
         KEYHOUSE_CLIENT_TOKEN_LIMIT_PER_ENVIRONMENT=str(cap),
@@ -263,37 +257,6 @@ async def prepare(settings: Settings, count: int) -> Setup:
 # --- the server -----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_serving(base: str, server: subprocess.Popen[bytes], log_file: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"keyhouse serve exited {server.returncode}:\n{log_file.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise BenchError(f"keyhouse serve did not answer /healthz within 30 s:\n{log_file.read_text()}")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 @dataclass(frozen=True, slots=True)
 class Served:
     base: str
@@ -307,25 +270,14 @@ class Served:
 
 @contextmanager
 def serving(env: dict[str, str]) -> Iterator[Served]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="keyhouse-bench-log-") as tmp:
         log_file = Path(tmp) / "serve.log"
-        with log_file.open("wb") as handle:
-            server = subprocess.Popen(
-                [str(BIN / "keyhouse"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                wait_until_serving(base, server, log_file)
+        try:
+            with harness.serving(env, log_file) as base:
                 yield Served(base, log_file)
-            except BenchError as exc:
-                tail = log_file.read_text(errors="replace")[-4000:]
-                raise BenchError(f"{exc}\nkeyhouse serve log (tail):\n{tail}") from exc
-            finally:
-                stop(server)
+        except BenchError as exc:
+            tail = log_file.read_text(errors="replace")[-4000:]
+            raise BenchError(f"{exc}\nkeyhouse serve log (tail):\n{tail}") from exc
 
 
 # --- list latency ---------------------------------------------------------------------------------
@@ -637,9 +589,7 @@ def combined_report(results: list[StoreResult], args: argparse.Namespace) -> str
     rule = "-" * 96
     add(rule)
     add(f"keyhouse client-tokens benchmark: {args.tokens:,} tokens, one `keyhouse serve` process per store")
-    add(
-        f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-    )
+    add(harness.machine_line(f"{platform.system()} {platform.release()}"))
     add(rule)
     add(
         f"{'store':<10}{'page1 p50':>10}{'deep p50':>10}{'ratio':>7}{'':>7}{'count':>8}"
@@ -705,8 +655,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as exc:
-        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    harness.run(main)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from keyhouse.domain import credentials, keys
 from keyhouse.domain.accounts import Environment
 from keyhouse.domain.errors import InvalidToken
 from keyhouse.domain.keys import ApiKey, SecretHash
+from keyhouse.services.caches import ChangeCache
 
 if TYPE_CHECKING:
     from keyhouse.services.deps import Deps
@@ -40,35 +41,22 @@ class Authenticator:
     refused for having been unknown a moment ago.
     """
 
-    #: Bound on cached entries, hits and misses together; past it the cache starts over.
-    MAX_ENTRIES = 100_000
-
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self._marker: int | None = None
-        self._by_id: dict[str, _Cached | None] = {}
-        self._legacy_ids: dict[bytes, str | None] = {}
-
-    def _fresh_cache(self) -> bool:
-        marker = self.deps.store.change_marker()
-        too_big = len(self._by_id) + len(self._legacy_ids) > self.MAX_ENTRIES
-        if marker is None or marker != self._marker or too_big:
-            self._by_id.clear()
-            self._legacy_ids.clear()
-            self._marker = marker
-        return marker is not None
+        # ("id", key id) → the key and its hashes; ("legacy", digest) → a legacy key's id. None: a miss.
+        self._cache: ChangeCache[tuple[str, object], _Cached | str | None] = ChangeCache(deps.store, 100_000)
 
     async def authenticate(self, credential: str, expected: Environment | None = None) -> ApiKey:
         """``expected`` is the environment of the host the request came to, when hosts are configured."""
-        cacheable = self._fresh_cache()
+        cache = self._cache.current()
         parsed = credentials.parse_api_key(credential)
         if parsed is not None:
             key_id: str | None = parsed.key_id
         elif credentials.is_legacy_key(credential):
-            key_id = await self._legacy_key_id(credential, cacheable)
+            key_id = await self._legacy_key_id(credential, cache)
         else:
             key_id = None
-        entry = None if key_id is None else await self._load(key_id, cacheable)
+        entry = None if key_id is None else await self._load(key_id, cache)
         now = self.deps.clock()
         if entry is None or not self._secret_ok(entry.secrets, credential, now):
             raise InvalidToken()
@@ -96,23 +84,27 @@ class Authenticator:
                 ok |= credentials.secret_matches(pepper, credential, secret.digest)
         return ok
 
-    async def _legacy_key_id(self, credential: str, cacheable: bool) -> str | None:
+    async def _legacy_key_id(
+        self, credential: str, cache: dict[tuple[str, object], Any] | None
+    ) -> str | None:
         digests = legacy_digests(self.deps, credential)
-        if digests[0] in self._legacy_ids:
-            return self._legacy_ids[digests[0]]
+        if cache is not None and ("legacy", digests[0]) in cache:
+            cached: str | None = cache[("legacy", digests[0])]
+            return cached
         async with self.deps.store.read() as tx:
             key_id = await tx.find_key_by_digest(digests)
-        if cacheable:
-            self._legacy_ids[digests[0]] = key_id
+        if cache is not None:
+            cache[("legacy", digests[0])] = key_id
         return key_id
 
-    async def _load(self, key_id: str, cacheable: bool) -> _Cached | None:
-        if key_id in self._by_id:
-            return self._by_id[key_id]
+    async def _load(self, key_id: str, cache: dict[tuple[str, object], Any] | None) -> _Cached | None:
+        if cache is not None and ("id", key_id) in cache:
+            cached: _Cached | None = cache[("id", key_id)]
+            return cached
         async with self.deps.store.read() as tx:
             key = await tx.get_key(key_id)
             secrets = [] if key is None else await tx.secrets_of(key_id)
         entry = None if key is None else _Cached(key, secrets)
-        if cacheable:
-            self._by_id[key_id] = entry
+        if cache is not None:
+            cache[("id", key_id)] = entry
         return entry

@@ -18,6 +18,7 @@ from keyhouse.domain.events import EventType, new_event
 from keyhouse.domain.exposures import Exposure, ExposureSource, browser_exposure
 from keyhouse.domain.keys import ApiKey
 from keyhouse.domain.previews import parse_rate, rate_text
+from keyhouse.services.caches import ChangeCache
 
 if TYPE_CHECKING:
     from keyhouse.services.deps import Deps
@@ -42,12 +43,9 @@ class ClientTokenAuthenticator:
     """Client tokens by value, cached per process until the store's change marker moves, so a
     revoke anywhere is refused on the next request."""
 
-    MAX_ENTRIES = 100_000
-
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self._marker: int | None = None
-        self._by_value: dict[str, ClientToken | None] = {}
+        self._cache: ChangeCache[str, ClientToken | None] = ChangeCache(deps.store, 100_000)
 
     async def authenticate(self, value: str, intended: Environment, origin: str | None) -> ClientToken:
         parsed = credentials.parse_client_token(value)
@@ -67,16 +65,13 @@ class ClientTokenAuthenticator:
         return token
 
     async def _load(self, value: str) -> ClientToken | None:
-        marker = self.deps.store.change_marker()
-        if marker is None or marker != self._marker or len(self._by_value) > self.MAX_ENTRIES:
-            self._by_value.clear()
-            self._marker = marker
-        if value in self._by_value:
-            return self._by_value[value]
+        cache = self._cache.current()
+        if cache is not None and value in cache:
+            return cache[value]
         async with self.deps.store.read() as tx:
             token = await tx.get_token_by_value(value)
-        if marker is not None:
-            self._by_value[value] = token
+        if cache is not None:
+            cache[value] = token
         return token
 
 
@@ -119,16 +114,17 @@ class PreflightPolicy:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self._marker: int | None = None
-        self._state: tuple[bool, frozenset[str]] | None = None
+        self._cache: ChangeCache[None, tuple[bool, frozenset[str]]] = ChangeCache(deps.store, 1)
 
     async def allows(self, origin: str) -> bool:
-        marker = self.deps.store.change_marker()
-        if self._state is None or marker is None or marker != self._marker:
+        cache = self._cache.current()
+        state = None if cache is None else cache.get(None)
+        if state is None:
             async with self.deps.store.read() as tx:
-                self._state = await tx.origins_in_use()
-            self._marker = marker
-        any_unrestricted, listed = self._state
+                state = await tx.origins_in_use()
+            if cache is not None:
+                cache[None] = state
+        any_unrestricted, listed = state
         return any_unrestricted or origin_allowed(tuple(listed), origin)
 
 

@@ -15,6 +15,7 @@ from keyhouse.domain.accounts import Environment
 from keyhouse.domain.catalogue import CatalogStatus, Price, Product, price_to_wire, product_to_wire
 from keyhouse.domain.errors import FieldError, InvalidField
 from keyhouse.domain.previews import Item, Totals, line_totals
+from keyhouse.services.caches import ChangeCache
 from keyhouse.services.catalogue import prices_for_preview
 from keyhouse.services.deps import Deps
 
@@ -52,30 +53,23 @@ class PreviewCatalogue:
     is still refused on the very next request.
     """
 
-    MAX_ENTRIES = 10_000
-
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        self._marker: int | None = None
-        self._entries: dict[
+        self._cache: ChangeCache[
             tuple[str, Environment, tuple[str, ...]], tuple[dict[str, tuple[Price, Product]], Decimal]
-        ] = {}
+        ] = ChangeCache(deps.store, 10_000)
 
     async def lookup(
         self, account_id: str, environment: Environment, price_ids: list[str]
     ) -> tuple[dict[str, tuple[Price, Product]], Decimal]:
-        marker = self.deps.store.change_marker()
-        if marker is None or marker != self._marker or len(self._entries) > self.MAX_ENTRIES:
-            self._entries.clear()
-            self._marker = marker
+        cache = self._cache.current()
         key = (account_id, environment, tuple(sorted(set(price_ids))))
-        cached = self._entries.get(key)
-        if cached is not None:
-            return cached
+        if cache is not None and key in cache:
+            return cache[key]
         found = await prices_for_preview(self.deps, account_id, environment, price_ids)
         entry = (found, await tax_rate(self.deps, account_id, environment))
-        if marker is not None:
-            self._entries[key] = entry
+        if cache is not None:
+            cache[key] = entry
         return entry
 
 
