@@ -95,9 +95,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         now = deps.clock()
         return ApiKeyList(
             data=[keys.to_wire(k, now) for k in found.items],
-            meta=pagination.meta(
-                request, urls, page, [k.id for k in found.items], found.has_more, found.estimated_total
-            ),
+            meta=pagination.meta(request, urls, page, found),
         )
 
     @get(

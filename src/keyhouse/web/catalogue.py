@@ -194,9 +194,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         )
         return ProductList(
             data=[catalogue.product_to_wire(p) for p in found.items],
-            meta=pagination.meta(
-                request, urls, page, [p.id for p in found.items], found.has_more, found.estimated_total
-            ),
+            meta=pagination.meta(request, urls, page, found),
         )
 
     @get(
@@ -272,9 +270,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         )
         return PriceList(
             data=[catalogue.price_to_wire(p) for p in found.items],
-            meta=pagination.meta(
-                request, urls, page, [p.id for p in found.items], found.has_more, found.estimated_total
-            ),
+            meta=pagination.meta(request, urls, page, found),
         )
 
     @get(

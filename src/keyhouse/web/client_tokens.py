@@ -119,9 +119,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         found = await tokens.list_tokens(deps, TokenScope.of_key(key), _statuses(status), page)
         return ClientTokenList(
             data=[client_tokens.to_wire(t) for t in found.items],
-            meta=pagination.meta(
-                request, urls, page, [t.id for t in found.items], found.has_more, found.estimated_total
-            ),
+            meta=pagination.meta(request, urls, page, found),
         )
 
     @get(

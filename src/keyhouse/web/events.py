@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Router, get
 from litestar.params import QueryParameter
 
@@ -65,20 +66,9 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         assert key is not None  # the guard authenticated it
         page = pagination.page_request(request, "evt", descending_default=True)
         found = await events.list_events(deps, key, _types(event_type), page)
-        paged = pagination.meta(
-            request, urls, page, [e.id for e in found.items], found.has_more, found.estimated_total
-        )
         return {
             "data": [event_json(e) for e in found.items],
-            "meta": {
-                "request_id": paged.request_id,
-                "pagination": {
-                    "per_page": paged.pagination.per_page,
-                    "next": paged.pagination.next,
-                    "has_more": paged.pagination.has_more,
-                    "estimated_total": paged.pagination.estimated_total,
-                },
-            },
+            "meta": msgspec.to_builtins(pagination.meta(request, urls, page, found)),
         }
 
     return Router(path="/", route_handlers=[list_event_types, list_events], guards=[make_guard(deps, hosts)])

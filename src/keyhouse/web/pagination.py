@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from litestar import Request
 
 from keyhouse.domain.errors import FieldError, InvalidField
 from keyhouse.domain.ids import is_id
-from keyhouse.store import PageRequest
+from keyhouse.store import Page, PageRequest
 from keyhouse.web.schemas import MetaPaginated, Pagination
 
 DEFAULT_PER_PAGE = 50
@@ -82,21 +81,24 @@ def _trusted(client: str, proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6N
     return any(address in network for network in proxies)
 
 
+class Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+Entity = TypeVar("Entity", bound=Identified)
+
+
 def meta(
-    request: Request[Any, Any, Any],
-    options: UrlOptions,
-    page: PageRequest,
-    ids: Sequence[str],
-    has_more: bool,
-    estimated_total: int,
+    request: Request[Any, Any, Any], options: UrlOptions, page: PageRequest, found: Page[Entity]
 ) -> MetaPaginated:
     """``next`` is absolute and keeps every original query parameter, with ``after`` set to the last id."""
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "after"]
-    params.append(("after", ids[-1] if ids else (page.after or "")))
+    params.append(("after", found.items[-1].id if found.items else (page.after or "")))
     next_url = f"{base_url(request, options)}{request.url.path}?{urlencode(params)}"
     return MetaPaginated(
         request_id=request.state.request_id,
         pagination=Pagination(
-            per_page=page.limit, next=next_url, has_more=has_more, estimated_total=estimated_total
+            per_page=page.limit, next=next_url, has_more=found.has_more, estimated_total=found.estimated_total
         ),
     )
