@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/keyhouse db upgrade
 	$(BIN)/keyhouse seed --banner --demo-origin http://$(HOST):$(PORT) --demo-origin http://localhost:$(PORT)
-	$(BIN)/keyhouse serve --host $(HOST) --port $(PORT)
+	$(BIN)/keyhouse serve --with-worker --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/auth_overhead.py
 	$(BIN)/python bench/client_tokens.py
 	$(BIN)/python bench/client_side.py
+	$(BIN)/python bench/webhooks.py
 
 # Re-resolve the lock from pyproject's direct dependencies (newest versions), then reinstall.
 lock:

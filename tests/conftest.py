@@ -187,8 +187,10 @@ def pepper() -> Pepper:
 
 
 @pytest.fixture
-def deps(store: SqlStore, clock: FakeClock, pepper: Pepper) -> services.Deps:
-    return services.Deps(store=store, peppers=services.Peppers(pepper), clock=clock)
+async def deps(store: SqlStore, clock: FakeClock, pepper: Pepper) -> AsyncIterator[services.Deps]:
+    deps = services.Deps(store=store, peppers=services.Peppers(pepper), clock=clock)
+    yield deps
+    await deps.usage.aclose()  # a background usage flush must not outlive the test's store
 
 
 @pytest.fixture

@@ -21,14 +21,20 @@ from keyhouse.domain.errors import (
     InvalidClientToken,
     InvalidField,
     InvalidJson,
+    InvalidTimeQueryParameter,
     InvalidToken,
     InvalidUrl,
     KeyhouseError,
     MethodNotAllowed,
     NotFound,
+    NotificationCannotReplay,
+    NotificationError,
+    NotificationMaximumActiveSettingsReached,
+    NotificationReplayInvalidOriginType,
     RequestBodyTooLarge,
     ServiceUnavailable,
     TooManyRequests,
+    UrlNotificationSettingIncorrect,
 )
 
 REQUEST_ID = "00000000-0000-0000-0000-000000000000"
@@ -82,7 +88,33 @@ TABLE = [
         "Retry after the number of seconds in the Retry-After header.",
     ),
     (ServiceUnavailable, 503, "api_error", "service_unavailable", None),
+    (
+        InvalidTimeQueryParameter,
+        400,
+        "request_error",
+        "invalid_time_query_parameter",
+        "Invalid timestamp as a query parameter.",
+    ),
+    # Paddle's notification codes (statuses unconfirmed: every one is a mistake in the request)
+    (NotificationError, 400, "request_error", "bad_request", None),
+    (UrlNotificationSettingIncorrect, 400, "request_error", "url_notification_setting_incorrect", None),
+    (
+        NotificationMaximumActiveSettingsReached,
+        400,
+        "request_error",
+        "notification_maximum_active_settings_reached",
+        None,
+    ),
+    (NotificationCannotReplay, 400, "request_error", "notification_cannot_replay", None),
+    (
+        NotificationReplayInvalidOriginType,
+        400,
+        "request_error",
+        "notification_replay_invalid_origin_type",
+        None,
+    ),
 ]
+NOTIFICATION_ERRORS = {row[0] for row in TABLE if issubclass(row[0], NotificationError)}
 CLASSES = [row[0] for row in TABLE]
 
 
@@ -114,12 +146,13 @@ def test_each_envelope_has_type_code_detail_documentation_url_and_the_request_id
     cls: type[KeyhouseError],
 ) -> None:
     error = cls()
+    group = "notifications" if cls in NOTIFICATION_ERRORS else "shared"
     assert error.envelope(REQUEST_ID) == {
         "error": {
             "type": error.type,
             "code": error.code,
             "detail": error.detail,
-            "documentation_url": f"https://developer.paddle.com/v1/errors/shared/{error.code}",
+            "documentation_url": f"https://developer.paddle.com/v1/errors/{group}/{error.code}",
         },
         "meta": {"request_id": REQUEST_ID},
     }

@@ -51,9 +51,12 @@ def test_event_types_are_paddles_wire_names() -> None:
         "api_key.revoked",
         "api_key.updated",
         "api_key_exposure.created",
+        "api_key_rotation.created",
+        "api_key_rotation.updated",
         "client_token.created",
         "client_token.revoked",
         "client_token.updated",
+        "notification_setting.disabled",  # keyhouse extension
     }
 
 
@@ -177,11 +180,23 @@ def test_an_event_is_frozen() -> None:
     assert isinstance(event, Event)
 
 
-def test_an_entity_that_is_not_a_wire_dataclass_is_refused() -> None:
+def test_an_entity_already_in_its_json_form_is_taken_as_it_is() -> None:
+    event = new_event(
+        EventType.NOTIFICATION_SETTING_DISABLED,
+        {"id": "ntfset_x", "active": False},
+        account_id=ALICE,
+        environment=Environment.SANDBOX,
+        installation_id=None,
+        now=NOW,
+    )
+    assert event.data == {"id": "ntfset_x", "active": False}
+
+
+def test_an_entity_that_is_neither_a_wire_dataclass_nor_json_is_refused() -> None:
     with pytest.raises(TypeError):
         new_event(
             EventType.CLIENT_TOKEN_CREATED,
-            {"id": "ctkn_x"},
+            ["ctkn_x"],
             account_id=ALICE,
             environment=Environment.SANDBOX,
             installation_id=None,

@@ -5,13 +5,16 @@ The only module that names a concrete store, reads ``Settings`` or creates an en
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
 import secrets
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -21,6 +24,7 @@ from litestar.types import ASGIApp
 from keyhouse.config import ConfigError, Settings, load_settings
 from keyhouse.domain.credentials import Pepper
 from keyhouse.services import Deps, Peppers
+from keyhouse.services.secret_scanning import ScannerKeys
 from keyhouse.store.postgres import PostgresStore
 from keyhouse.store.sql import SqlStore, migrate
 from keyhouse.store.sqlite import SqliteStore
@@ -28,6 +32,8 @@ from keyhouse.web import WebOptions, create_app
 from keyhouse.web.guards import HostOptions
 from keyhouse.web.pagination import UrlOptions
 from keyhouse.web.ratelimits import RateLimitOptions
+from keyhouse.webhooks.sender import Sender
+from keyhouse.webhooks.worker import Worker, WorkerOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +103,19 @@ def build_deps(settings: Settings) -> Deps:
         peppers=load_peppers(settings),
         token_cap_per_installation=settings.client_token_limit_per_installation,
         token_cap_per_environment=settings.client_token_limit_per_environment,
+        webhooks_allow_private=settings.webhooks_allow_private,
+        scanner_keys=load_scanner_keys(settings),
     )
+
+
+def load_scanner_keys(settings: Settings) -> ScannerKeys | None:
+    path = settings.secret_scanning_keys_file
+    if path is None:
+        return None
+    try:
+        return ScannerKeys.from_github_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"KEYHOUSE_SECRET_SCANNING_KEYS_FILE ({path}) is not usable: {exc}") from None
 
 
 def web_options(settings: Settings) -> WebOptions:
@@ -167,3 +185,28 @@ def asgi_app() -> ASGIApp:
     settings = load_settings()
     configure_logging(settings)
     return create_app(build_deps(settings), web_options(settings))
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    return WorkerOptions(
+        batch_size=settings.worker_batch_size,
+        lease=timedelta(seconds=settings.worker_lease_seconds),
+        poll_seconds=settings.worker_poll_seconds,
+        time_scale=settings.webhook_time_scale,
+        jobs_seconds=settings.worker_jobs_seconds,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """``keyhouse worker`` until SIGTERM or SIGINT; the batch in flight is finished first."""
+    configure_logging(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    sender = Sender(allow_private=settings.webhooks_allow_private)
+    try:
+        async with running(settings) as deps:
+            await Worker(deps, sender, worker_options(settings)).run(stop)
+    finally:
+        await sender.close()

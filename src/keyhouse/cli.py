@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import getpass
 import json
+import subprocess
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,11 +38,14 @@ from keyhouse.domain.integrations import (
     integration_json,
 )
 from keyhouse.domain.permissions import Permission
+from keyhouse.domain.rotations import DEFAULT_GRACE_SECONDS, rotation_json
 from keyhouse.domain.times import parse_rfc3339, rfc3339
 from keyhouse.services import client_side
 from keyhouse.services import client_tokens as token_services
 from keyhouse.services import integrations as integration_services
 from keyhouse.services import keys as key_services
+from keyhouse.services import rotations as rotation_services
+from keyhouse.services import usage as usage_services
 from keyhouse.services.client_tokens import TokenScope
 from keyhouse.store import PageRequest
 
@@ -226,6 +230,9 @@ def keys_create(
     expires_at: Annotated[
         str | None, typer.Option("--expires-at", help="RFC 3339, e.g. 2027-01-01T00:00:00Z")
     ] = None,
+    rotatable: Annotated[
+        bool, typer.Option("--rotatable", help="The key may rotate its own secret (POST .../rotations).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key. Its full secret is printed once and never again."""
@@ -243,6 +250,7 @@ def keys_create(
             description=description,
             permissions=granted,
             expires_at=expiry,
+            rotatable=rotatable,
         )
         return key_json(key, deps.clock(), plaintext)
 
@@ -294,6 +302,58 @@ def keys_reactivate(key_id: str, as_json: JsonOpt = False) -> None:
 
     async def work(deps: services.Deps) -> dict[str, Any]:
         return key_json(await key_services.reactivate_key(deps, key_id), deps.clock())
+
+    emit(run(as_json, work), as_json)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str,
+    grace_period_seconds: Annotated[
+        int,
+        typer.Option(
+            "--grace-period-seconds",
+            help="How long the old secret keeps working once the new one is first used (0–86400).",
+        ),
+    ] = DEFAULT_GRACE_SECONDS,
+    new_key_expires_at: Annotated[
+        str | None, typer.Option("--new-key-expires-at", help="RFC 3339: a new expiry for the key.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rotate a rotatable key as its owner. The new secret is printed once and never again."""
+
+    async def work(deps: services.Deps) -> dict[str, Any]:
+        key = await services.get_key(deps, key_id)
+        rotation, rotated, plaintext = await rotation_services.rotate(
+            deps,
+            key,
+            key.id,
+            grace_period_seconds=grace_period_seconds,
+            new_key_expires_at=new_key_expires_at,
+        )
+        return rotation_json(rotation, rotated, plaintext)
+
+    created = run(as_json, work)
+    if not as_json:
+        typer.echo(
+            "Store this new secret now; it is shown only once. The old one keeps working until the new "
+            f"one is first used, then for {grace_period_seconds} s:",
+            err=True,
+        )
+    emit(created, as_json, created["new_key"] if not as_json else None)
+
+
+@keys_app.command("usage")
+def keys_usage(
+    key_id: str,
+    days: Annotated[int, typer.Option("--days", min=1, max=400, help="The window, ending today.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Requests per day, permissions used, and permissions granted but unused in the window."""
+
+    async def work(deps: services.Deps) -> dict[str, Any]:
+        return await usage_services.key_usage(deps, await services.get_key(deps, key_id), days)
 
     emit(run(as_json, work), as_json)
 
@@ -376,7 +436,9 @@ def seed(
             f"\nSandbox account {seeded.account.id}. These keys are shown once; store them now:\n\n"
             + "\n".join(lines)
             + f"\n\nTry: curl -H 'Authorization: Bearer {seeded.plaintext or seeded.partner_plaintext}' "
-            f"{base}/\nThe demo pricing page: {base}/demo\n",
+            f"{base}/\nThe demo pricing page: {base}/demo\n"
+            f"Webhooks: POST {base}/notification-settings with a destination such as "
+            'http://127.0.0.1:9000/hooks (README, "Webhooks"); the worker delivers them.\n',
             err=True,
         )
     elif banner:
@@ -604,6 +666,9 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8080,
     workers: Annotated[int, typer.Option("--workers", min=1)] = 1,
+    with_worker: Annotated[
+        bool, typer.Option("--with-worker", help="Also run `keyhouse worker` (webhooks) beside the server.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Serve the API (one process per worker; each checks its configuration at start)."""
@@ -613,14 +678,38 @@ def serve(
         bootstrap.load_peppers(load_settings())
     except ConfigError as exc:
         _fail(KeyhouseError(str(exc)), as_json)
-    typer.echo(f"keyhouse serving on http://{host}:{port} (Ctrl-C stops)", err=True)
-    uvicorn.run(
-        "keyhouse.bootstrap:asgi_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=False,
-        server_header=False,
-        log_level="warning",
+    delivery = subprocess.Popen([sys.executable, "-m", "keyhouse", "worker"]) if with_worker else None
+    typer.echo(
+        f"keyhouse serving on http://{host}:{port}{' with a webhook worker' if delivery else ''} (Ctrl-C stops)",
+        err=True,
     )
+    try:
+        uvicorn.run(
+            "keyhouse.bootstrap:asgi_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=False,
+            server_header=False,
+            log_level="warning",
+        )
+    finally:
+        if delivery is not None:
+            delivery.terminate()  # SIGTERM: the worker finishes its batch in flight
+            try:
+                delivery.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                delivery.kill()
+
+
+@app.command("worker")
+def worker(as_json: JsonOpt = False) -> None:
+    """Deliver webhooks (run one or more beside the server; SIGTERM stops after the batch in flight)."""
+    try:
+        settings = load_settings()
+        bootstrap.load_peppers(settings)
+    except ConfigError as exc:
+        _fail(KeyhouseError(str(exc)), as_json)
+    typer.echo("keyhouse worker delivering webhooks (Ctrl-C stops)", err=True)
+    asyncio.run(bootstrap.run_worker(settings))

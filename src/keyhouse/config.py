@@ -7,6 +7,7 @@ flags, allow-lists) lives in the store instead, so it takes effect without resta
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import limits
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -43,6 +44,20 @@ class Settings(BaseSettings):
     refused_rate_limit: str = "100/minute"
     log_level: str = "info"
     log_format: str = "console"
+    #: Webhooks. ALLOW_PRIVATE is for tests: it lets destinations reach private networks and this
+    #: machine in live too (sandbox always may reach http://localhost).
+    webhooks_allow_private: bool = False
+    #: Multiplies the retry schedule (0.001 turns a minute into 60 ms) for tests of the worker process.
+    webhook_time_scale: float = Field(default=1.0, gt=0, le=1)
+    #: A claim outlives this only if its worker died; then another worker takes the notification over.
+    worker_lease_seconds: float = Field(default=60.0, ge=0.5)
+    #: Idle workers look for due retries this often (new events wake them sooner).
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    #: GitHub's secret-scanning public keys, saved from api.github.com/meta/public_keys/secret_scanning.
+    secret_scanning_keys_file: Path | None = None
+    worker_batch_size: int = Field(default=32, ge=1, le=500)
+    #: How often a worker runs the scheduled jobs (the key-expiry notices and status changes).
+    worker_jobs_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

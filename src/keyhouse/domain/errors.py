@@ -12,9 +12,15 @@
     ├── InvalidUrl                      404 invalid_url
     ├── MethodNotAllowed                405 method_not_allowed
     ├── BadRequest                      400 bad_request
-    │   └── InvalidJson                 400 invalid_json
+    │   ├── InvalidJson                 400 invalid_json
+    │   └── InvalidTimeQueryParameter   400 invalid_time_query_parameter
     ├── InvalidField                    400 invalid_field  (+ errors[]: field, message)
     ├── Conflict                        409 conflict
+    ├── NotificationError               400 (Paddle's notification codes, below)
+    │   ├── UrlNotificationSettingIncorrect          url_notification_setting_incorrect
+    │   ├── NotificationMaximumActiveSettingsReached notification_maximum_active_settings_reached
+    │   ├── NotificationCannotReplay                 notification_cannot_replay
+    │   └── NotificationReplayInvalidOriginType      notification_replay_invalid_origin_type
     ├── RequestBodyTooLarge             413 request_body_too_large
     ├── TooManyRequests                 429 too_many_requests (api_error, + retry_after)
     └── ServiceUnavailable              503 service_unavailable (api_error)
@@ -114,6 +120,11 @@ class InvalidJson(BadRequest):
     default_detail = "Invalid JSON in your request."
 
 
+class InvalidTimeQueryParameter(BadRequest):
+    code = "invalid_time_query_parameter"
+    default_detail = "Invalid timestamp as a query parameter."
+
+
 class InvalidField(KeyhouseError):
     code, status, type = "invalid_field", 400, "request_error"
     default_detail = "Request does not pass validation."
@@ -127,6 +138,33 @@ class InvalidField(KeyhouseError):
 class Conflict(KeyhouseError):
     code, status, type = "conflict", 409, "request_error"
     default_detail = "Request conflicts with another change."
+
+
+class NotificationError(KeyhouseError):
+    """Paddle documents these codes (statuses unconfirmed); all are mistakes in the request: 400."""
+
+    code, status, type = "bad_request", 400, "request_error"
+    doc_group = "notifications"
+
+
+class UrlNotificationSettingIncorrect(NotificationError):
+    code = "url_notification_setting_incorrect"
+    default_detail = "The destination URL of the notification setting is not valid."
+
+
+class NotificationMaximumActiveSettingsReached(NotificationError):
+    code = "notification_maximum_active_settings_reached"
+    default_detail = "The maximum number of active notification settings has been reached."
+
+
+class NotificationCannotReplay(NotificationError):
+    code = "notification_cannot_replay"
+    default_detail = "Only delivered or failed notifications can be replayed."
+
+
+class NotificationReplayInvalidOriginType(NotificationError):
+    code = "notification_replay_invalid_origin_type"
+    default_detail = "Only notifications with the origin `event` can be replayed."
 
 
 class RequestBodyTooLarge(KeyhouseError):

@@ -6,6 +6,7 @@ events about its own entities. ``data`` is the entity as the API shows it at tha
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,9 +27,13 @@ class EventType(StrEnum):
     API_KEY_REVOKED = "api_key.revoked"
     API_KEY_UPDATED = "api_key.updated"
     API_KEY_EXPOSURE_CREATED = "api_key_exposure.created"
+    API_KEY_ROTATION_CREATED = "api_key_rotation.created"
+    API_KEY_ROTATION_UPDATED = "api_key_rotation.updated"
     CLIENT_TOKEN_CREATED = "client_token.created"
     CLIENT_TOKEN_REVOKED = "client_token.revoked"
     CLIENT_TOKEN_UPDATED = "client_token.updated"
+    #: keyhouse extension: a destination that failed for the whole retry window was switched off.
+    NOTIFICATION_SETTING_DISABLED = "notification_setting.disabled"
 
 
 #: What ``GET /event-types`` lists: group and description of every type keyhouse emits.
@@ -39,9 +44,18 @@ EVENT_TYPES: dict[EventType, tuple[str, str]] = {
     EventType.API_KEY_REVOKED: ("API key", "An API key was revoked."),
     EventType.API_KEY_UPDATED: ("API key", "An API key was updated."),
     EventType.API_KEY_EXPOSURE_CREATED: ("API key exposure", "An API key was found exposed."),
+    EventType.API_KEY_ROTATION_CREATED: ("API key rotation", "An API key rotation was created."),
+    EventType.API_KEY_ROTATION_UPDATED: (
+        "API key rotation",
+        "An API key rotation was completed (its new secret was first used) or canceled.",
+    ),
     EventType.CLIENT_TOKEN_CREATED: ("Client-side token", "A client-side token was created."),
     EventType.CLIENT_TOKEN_REVOKED: ("Client-side token", "A client-side token was revoked."),
     EventType.CLIENT_TOKEN_UPDATED: ("Client-side token", "A client-side token was updated."),
+    EventType.NOTIFICATION_SETTING_DISABLED: (
+        "Notification setting",
+        "keyhouse extension: a notification destination failed for its whole retry window and was deactivated.",
+    ),
 }
 
 
@@ -70,7 +84,7 @@ def new_event(
     installation_id: str | None,
     now: datetime,
 ) -> Event:
-    """``entity`` is a wire dataclass (``ApiKeyWire``, ``ClientTokenWire``…)."""
+    """``entity`` is a wire dataclass (``ApiKeyWire``, ``ClientTokenWire``…) or its JSON dict."""
     return Event(
         id=new_id("evt"),
         type=type_,
@@ -78,7 +92,7 @@ def new_event(
         account_id=account_id,
         environment=environment,
         installation_id=installation_id,
-        data=dataclasses.asdict(entity),
+        data=copy.deepcopy(entity) if isinstance(entity, dict) else dataclasses.asdict(entity),
     )
 
 

@@ -50,6 +50,8 @@ class ApiKey:
     updated_at: datetime
     revoked_at: datetime | None = None
     installation_id: str | None = None
+    #: When ``api_key.expiring`` was emitted (internal: it is emitted once).
+    expiring_noticed_at: datetime | None = None
 
     @property
     def is_legacy(self) -> bool:
@@ -92,6 +94,8 @@ class SecretHash:
     digest: bytes
     valid_until: datetime | None
     created_at: datetime
+    #: The rotation that issued this secret (None: issued with the key).
+    rotation_id: str | None = None
 
     def valid_at(self, now: datetime) -> bool:
         return self.valid_until is None or now < self.valid_until
@@ -219,7 +223,12 @@ def refusal_detail(key: ApiKey, now: datetime) -> str | None:
     if status is KeyStatus.ACTIVE:
         return None
     verb, at = ("was revoked", key.revoked_at) if status is KeyStatus.REVOKED else ("expired", key.expires_at)
-    return f"This API key {verb}." if at is None else f"This API key {verb} at {rfc3339(at)}."
+    why = (
+        " because it was found exposed; create a new key"
+        if status is KeyStatus.REVOKED and key.revoked_for_exposure
+        else ""
+    )
+    return f"This API key {verb}{why}." if at is None else f"This API key {verb} at {rfc3339(at)}{why}."
 
 
 def reactivate(key: ApiKey, now: datetime) -> ApiKey:
@@ -236,6 +245,29 @@ def reactivate(key: ApiKey, now: datetime) -> ApiKey:
     if key.revoked_at is None or now - key.revoked_at > REACTIVATION_WINDOW:
         raise Conflict(f"API key {key.id} can be reactivated only within 60 minutes of being revoked.")
     return replace(key, status=KeyStatus.ACTIVE, revoked_at=None, updated_at=now)
+
+
+#: ``api_key.expiring`` goes out this long before a key expires (Paddle: 7 days).
+EXPIRING_NOTICE = timedelta(days=7)
+
+
+def expiry_work(key: ApiKey, now: datetime) -> tuple[ApiKey, list[str]]:
+    """What the expiry job does to ``key`` at ``now``: the key to store and the events to emit, by
+    name (``"expiring"``, ``"expired"``), in order. An unchanged key comes back as the same object.
+
+    A key already past its expiry when first seen gets only ``expired``: a notice that it *will*
+    expire would arrive after the fact.
+    """
+    if key.status is not KeyStatus.ACTIVE or key.expires_at is None:
+        return key, []
+    if now >= key.expires_at:
+        noticed = key.expiring_noticed_at or now
+        return replace(key, status=KeyStatus.EXPIRED, updated_at=now, expiring_noticed_at=noticed), [
+            "expired"
+        ]
+    if key.expiring_noticed_at is None and key.expires_at - now <= EXPIRING_NOTICE:
+        return replace(key, expiring_noticed_at=now), ["expiring"]
+    return key, []
 
 
 def mark_exposed(key: ApiKey, now: datetime) -> ApiKey:

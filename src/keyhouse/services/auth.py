@@ -10,6 +10,7 @@ from keyhouse.domain import credentials, keys
 from keyhouse.domain.accounts import Environment
 from keyhouse.domain.errors import InvalidToken
 from keyhouse.domain.keys import ApiKey, SecretHash
+from keyhouse.domain.times import rfc3339
 from keyhouse.services.caches import ChangeCache
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ def legacy_digests(deps: Deps, secret: str) -> list[bytes]:
 class _Cached:
     key: ApiKey
     secrets: list[SecretHash]
+    #: Rotations waiting for their secret's first use (which completes them).
+    pending_rotations: frozenset[str] = frozenset()
 
 
 class Authenticator:
@@ -58,7 +61,21 @@ class Authenticator:
             key_id = None
         entry = None if key_id is None else await self._load(key_id, cache)
         now = self.deps.clock()
-        if entry is None or not self._secret_ok(entry.secrets, credential, now):
+        matched, retired = (None, None) if entry is None else self._match(entry.secrets, credential, now)
+        if entry is not None and matched is None and cache is not None and key_id is not None:
+            # A known key but no working secret: a rotation made by another process a moment ago may
+            # not have reached this cache yet (PostgreSQL's NOTIFY is asynchronous). Read it again.
+            entry = await self._load(key_id, None)
+            matched, retired = (None, None) if entry is None else self._match(entry.secrets, credential, now)
+            if entry is not None:
+                cache[("id", key_id)] = entry
+        if entry is None or matched is None:
+            if retired is not None and retired.valid_until is not None:
+                # Only a holder of the old secret gets here: telling them it was rotated reveals nothing.
+                raise InvalidToken(
+                    "This API key's secret was replaced by a rotation; the old secret stopped working "
+                    f"at {rfc3339(retired.valid_until)}. Use the new secret."
+                )
             raise InvalidToken()
         key = entry.key
         if parsed is not None and parsed.environment is not key.environment:
@@ -69,20 +86,31 @@ class Authenticator:
             # The secret matched, so the caller holds this key: saying why it stopped working reveals
             # nothing. Every refusal above stays plain, so nothing is told about keys one does not hold.
             raise InvalidToken(keys.refusal_detail(key, now))
+        if matched.rotation_id is not None and matched.rotation_id in entry.pending_rotations:
+            from keyhouse.services.rotations import complete  # here: rotations imports keys, which imports us
+
+            await complete(self.deps, key.id, matched.rotation_id)
+            entry.pending_rotations = entry.pending_rotations - {matched.rotation_id}
         if key.last_used_at is None or now - key.last_used_at >= self.deps.touch_interval:
             entry.key = replace(key, last_used_at=now)
             async with self.deps.store.transaction() as tx:
                 await tx.touch_key(key.id, now)
         return entry.key
 
-    def _secret_ok(self, stored: list[SecretHash], credential: str, now: datetime) -> bool:
-        ok = False
+    def _match(
+        self, stored: list[SecretHash], credential: str, now: datetime
+    ) -> tuple[SecretHash | None, SecretHash | None]:
+        """The working secret ``credential`` matches, and the retired one it matches (past its grace)."""
+        matched = retired = None
         for secret in stored:
             pepper = self.deps.peppers.by_id(secret.pepper_id)
             # No early exit: the work done does not depend on which secret matched.
-            if pepper is not None and secret.valid_at(now):
-                ok |= credentials.secret_matches(pepper, credential, secret.digest)
-        return ok
+            if pepper is not None and credentials.secret_matches(pepper, credential, secret.digest):
+                if secret.valid_at(now):
+                    matched = secret
+                else:
+                    retired = secret
+        return matched, retired
 
     async def _legacy_key_id(
         self, credential: str, cache: dict[tuple[str, object], Any] | None
@@ -104,7 +132,8 @@ class Authenticator:
         async with self.deps.store.read() as tx:
             key = await tx.get_key(key_id)
             secrets = [] if key is None else await tx.secrets_of(key_id)
-        entry = None if key is None else _Cached(key, secrets)
+            pending = [] if key is None or not key.rotatable else await tx.pending_rotations(key_id)
+        entry = None if key is None else _Cached(key, secrets, frozenset(r.id for r in pending))
         if cache is not None:
             cache[("id", key_id)] = entry
         return entry

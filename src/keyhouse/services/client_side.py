@@ -18,6 +18,7 @@ from keyhouse.domain.events import EventType, new_event
 from keyhouse.domain.exposures import Exposure, ExposureSource, browser_exposure
 from keyhouse.domain.keys import ApiKey
 from keyhouse.domain.previews import parse_rate, rate_text
+from keyhouse.services import events
 from keyhouse.services.caches import ChangeCache
 
 if TYPE_CHECKING:
@@ -86,7 +87,8 @@ async def record_browser_exposure(deps: Deps, key: ApiKey, origin: str) -> Expos
         current = await tx.get_key(key.id)
         if current is not None and current.exposed_at is None:
             await tx.update_key(keys.mark_exposed(current, now))
-        await tx.add_event(
+        await events.record(
+            tx,
             new_event(
                 EventType.API_KEY_EXPOSURE_CREATED,
                 exposure.wire(),
@@ -94,7 +96,7 @@ async def record_browser_exposure(deps: Deps, key: ApiKey, origin: str) -> Expos
                 environment=key.environment,
                 installation_id=key.installation_id,
                 now=now,
-            )
+            ),
         )
     return exposure
 

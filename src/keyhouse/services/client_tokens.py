@@ -7,6 +7,7 @@ installation's token is "not found", exactly like a token that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from keyhouse.domain import client_tokens
 from keyhouse.domain.accounts import Environment
@@ -15,8 +16,18 @@ from keyhouse.domain.errors import Conflict, Forbidden, NotFound
 from keyhouse.domain.events import EventType, new_event
 from keyhouse.domain.integrations import client_tokens_gate
 from keyhouse.domain.keys import ApiKey, Denied
+from keyhouse.services import events
 from keyhouse.services.deps import Deps
 from keyhouse.store import Page, PageRequest, Transaction
+
+
+class Owned(Protocol):
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def environment(self) -> Environment: ...
+    @property
+    def installation_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +47,12 @@ class TokenScope:
             return Creator(CreatorKind.INSTALLATION, key.installation_id)
         return Creator(CreatorKind.API_KEY, key.id)
 
-    def holds(self, token: ClientToken) -> bool:
+    def holds(self, entity: Owned) -> bool:
+        """Whether the entity (a token, a notification setting, a notification) is in this scope."""
         return (
-            token.account_id == self.account_id
-            and token.environment is self.environment
-            and (self.installation_id is None or token.installation_id == self.installation_id)
+            entity.account_id == self.account_id
+            and entity.environment is self.environment
+            and (self.installation_id is None or entity.installation_id == self.installation_id)
         )
 
 
@@ -53,7 +65,8 @@ async def check_gate(deps: Deps, key: ApiKey) -> None:
 
 
 async def token_event(deps: Deps, tx: Transaction, type_: EventType, token: ClientToken) -> None:
-    await tx.add_event(
+    await events.record(
+        tx,
         new_event(
             type_,
             client_tokens.to_wire(token),
@@ -61,7 +74,7 @@ async def token_event(deps: Deps, tx: Transaction, type_: EventType, token: Clie
             environment=token.environment,
             installation_id=token.installation_id,
             now=deps.clock(),
-        )
+        ),
     )
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from keyhouse.services.auth import Authenticator
     from keyhouse.services.integrations import Gate
     from keyhouse.services.previews import PreviewCatalogue
+    from keyhouse.services.secret_scanning import ScannerKeys
+    from keyhouse.services.usage import UsageRecorder
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +46,23 @@ class Deps:
     authenticator: Authenticator = field(init=False)
     gate: Gate = field(init=False)
     preview_catalogue: PreviewCatalogue = field(init=False)
+    usage: UsageRecorder = field(init=False)
     #: Client-token caps (Paddle sets none; keyhouse bounds abuse by a partner or a bug).
     token_cap_per_installation: int = 1_000
     token_cap_per_environment: int = 10_000
+    #: Tests only: webhook destinations on private networks and this machine, in live too.
+    webhooks_allow_private: bool = False
+    #: The secret scanner's public keys; None: ``/secret-scanning/reports`` refuses every report.
+    scanner_keys: ScannerKeys | None = None
 
     def __post_init__(self) -> None:
         # Imported here: both keep a reference back to these deps, and their modules import this one.
         from keyhouse.services.auth import Authenticator
         from keyhouse.services.integrations import Gate
         from keyhouse.services.previews import PreviewCatalogue
+        from keyhouse.services.usage import UsageRecorder
 
         self.authenticator = Authenticator(self)
         self.gate = Gate(self)
         self.preview_catalogue = PreviewCatalogue(self)
+        self.usage = UsageRecorder(self)

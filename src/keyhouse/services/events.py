@@ -1,11 +1,22 @@
-"""Reading the events outbox through the API: an integration sees only its installation's events."""
+"""The events outbox: recording an event with its notifications, and reading events through the API
+(an integration sees only its installation's events)."""
 
 from __future__ import annotations
 
+from keyhouse.domain import notifications
 from keyhouse.domain.events import Event, EventType
 from keyhouse.domain.keys import ApiKey
 from keyhouse.services.deps import Deps
-from keyhouse.store import Page, PageRequest
+from keyhouse.store import Page, PageRequest, Transaction
+
+
+async def record(tx: Transaction, event: Event) -> None:
+    """Write the event and one notification per destination that receives it, in the caller's
+    transaction: the change, its event and its deliveries commit together or not at all."""
+    await tx.add_event(event)
+    for setting in await tx.active_settings(event.account_id, event.environment):
+        if notifications.receives(setting, event):
+            await tx.add_notification(notifications.new_notification(setting, event, event.occurred_at))
 
 
 async def list_events(

@@ -23,6 +23,7 @@ from keyhouse.domain.permissions import Permission
 from keyhouse.services.client_tokens import token_event
 from keyhouse.services.deps import Deps
 from keyhouse.services.keys import create_key, key_event
+from keyhouse.services.notifications import deactivate_installation_settings
 
 
 async def register_integration(deps: Deps, name: str, *, early_access: bool, actor: str) -> Integration:
@@ -117,7 +118,8 @@ async def install(
 
 
 async def uninstall(deps: Deps, installation_id: str) -> Installation:
-    """Revoke the installation's keys and every client-side token it created, in one transaction."""
+    """Revoke the installation's keys and every client-side token it created and deactivate its
+    notification settings, in one transaction."""
     async with deps.store.transaction() as tx:
         installation = await tx.get_installation(installation_id)
         if installation is None:
@@ -125,6 +127,8 @@ async def uninstall(deps: Deps, installation_id: str) -> Installation:
         if not installation.active:
             raise Conflict(f"Installation {installation_id} is already uninstalled.")
         now = deps.clock()
+        # first, so the revocations below are not queued for the partner's own destinations
+        await deactivate_installation_settings(deps, tx, installation_id)
         for key in await tx.keys_of_installation(installation_id):
             revoked = keys.revoke(key, now)
             if revoked is not key:

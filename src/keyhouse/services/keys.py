@@ -12,6 +12,7 @@ from keyhouse.domain.events import EventType, new_event
 from keyhouse.domain.ids import is_id, new_id
 from keyhouse.domain.keys import ApiKey, SecretHash
 from keyhouse.domain.permissions import Permission, parse_permissions
+from keyhouse.services import events
 from keyhouse.services.auth import legacy_digests
 from keyhouse.services.deps import Deps
 from keyhouse.store import Page, PageRequest, Transaction
@@ -122,11 +123,43 @@ async def add_key(deps: Deps, tx: Transaction, key: ApiKey, digest: SecretHash) 
         raise NotFound(f"Account {key.account_id} not found.")
     await tx.add_key(key, digest)
     await key_event(deps, tx, EventType.API_KEY_CREATED, key)
+    # A key born with less than 7 days to live gets its expiring notice at once (and only once).
+    noticed, emitted = keys.expiry_work(key, key.created_at)
+    if emitted:
+        await tx.update_key(noticed)
+        await key_event(deps, tx, EventType.API_KEY_EXPIRING, noticed)
+
+
+async def run_expiry(deps: Deps, batch: int = 500) -> int:
+    """The expiry job (run by ``keyhouse worker``): ``api_key.expiring`` once, 7 days ahead, and
+    ``api_key.expired`` with the status change. Refusal does not wait for it: a key is refused from
+    the first second after ``expires_at`` whether or not this has run. Returns the keys changed."""
+    changed = 0
+    while True:
+        now = deps.clock()
+        async with deps.store.transaction() as tx:
+            due = await tx.keys_near_expiry(now, now + keys.EXPIRING_NOTICE, batch)
+            handled = 0
+            for key in due:
+                after, emitted = keys.expiry_work(key, now)
+                if after is key:
+                    continue
+                handled += 1
+                await tx.update_key(after)
+                for name in emitted:
+                    await key_event(deps, tx, EXPIRY_EVENTS[name], after)
+        changed += handled
+        if handled == 0 or len(due) < batch:
+            return changed
+
+
+EXPIRY_EVENTS = {"expiring": EventType.API_KEY_EXPIRING, "expired": EventType.API_KEY_EXPIRED}
 
 
 async def key_event(deps: Deps, tx: Transaction, type_: EventType, key: ApiKey) -> None:
     now = deps.clock()
-    await tx.add_event(
+    await events.record(
+        tx,
         new_event(
             type_,
             keys.to_wire(key, now),
@@ -134,7 +167,7 @@ async def key_event(deps: Deps, tx: Transaction, type_: EventType, key: ApiKey) 
             environment=key.environment,
             installation_id=key.installation_id,
             now=now,
-        )
+        ),
     )
 
 

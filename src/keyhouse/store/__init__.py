@@ -6,10 +6,10 @@ never drags a database in (the services import this module and nothing below it)
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Generic, Protocol, TypeVar
 
 from keyhouse.domain.accounts import Account, Environment
@@ -19,6 +19,15 @@ from keyhouse.domain.events import Event, EventType
 from keyhouse.domain.exposures import Exposure, ExposureSource
 from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, SecretHash
+from keyhouse.domain.notifications import (
+    Notification,
+    NotificationLog,
+    NotificationSetting,
+    NotificationStatus,
+    TrafficSource,
+)
+from keyhouse.domain.rotations import Rotation
+from keyhouse.domain.usage import UsageRow
 
 T = TypeVar("T")
 
@@ -40,6 +49,17 @@ class Page(Generic[T]):
     estimated_total: int
 
 
+@dataclass(frozen=True, slots=True)
+class NotificationFilter:
+    """``GET /notifications`` filters; None means "any"."""
+
+    setting_ids: frozenset[str] | None = None
+    statuses: frozenset[NotificationStatus] | None = None
+    search: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+
 class Transaction(Protocol):
     """One unit of work. Commits when the ``async with`` block ends cleanly, rolls back otherwise."""
 
@@ -54,9 +74,35 @@ class Transaction(Protocol):
         self, account_id: str, environment: Environment, page: PageRequest
     ) -> Page[ApiKey]: ...
     async def secrets_of(self, key_id: str) -> list[SecretHash]: ...
+    async def add_secret(self, secret: SecretHash) -> None: ...
+    async def retire_secret(self, secret: SecretHash) -> None:
+        """Store a secret's new ``valid_until`` (found by key and digest)."""
+        ...
+
+    async def delete_secret(self, secret: SecretHash) -> None: ...
+    async def add_usage(self, counts: Mapping[tuple[str, date, str], int]) -> None:
+        """Add request counts per (key id, day, permission name or "")."""
+        ...
+
+    async def usage_of(self, key_id: str, since: date) -> list[UsageRow]: ...
+    async def delete_rotation_secret(self, rotation_id: str) -> None: ...
+    async def add_rotation(self, rotation: Rotation) -> None: ...
+    async def update_rotation(self, rotation: Rotation, *, only_if_pending: bool = False) -> bool:
+        """With ``only_if_pending``, only a still-pending rotation changes (one completer wins)."""
+        ...
+
+    async def get_rotation(self, rotation_id: str) -> Rotation | None: ...
+    async def pending_rotations(self, key_id: str) -> list[Rotation]: ...
+    async def list_rotations(
+        self, key_id: str, ids: frozenset[str] | None, page: PageRequest
+    ) -> Page[Rotation]: ...
     async def find_key_by_digest(self, digests: Sequence[bytes]) -> str | None: ...
     async def touch_key(self, key_id: str, last_used_at: datetime) -> None: ...
     async def keys_of_installation(self, installation_id: str) -> list[ApiKey]: ...
+    async def keys_near_expiry(self, now: datetime, notice_until: datetime, limit: int) -> list[ApiKey]:
+        """Active keys that expired by ``now`` or, not yet noticed, expire by ``notice_until``; soonest
+        first, locked for this transaction (concurrent workers take different keys)."""
+        ...
 
     async def lock_account(self, account_id: str) -> None:
         """Serialise writers of one account until commit (caps that count rows rely on it)."""
@@ -125,6 +171,54 @@ class Transaction(Protocol):
     async def set_feature(self, name: str, value: str, at: datetime) -> None: ...
     async def add_audit(self, entry: AuditEntry) -> None: ...
     async def list_audit(self, subject_prefix: str) -> list[AuditEntry]: ...
+
+    # --- webhooks (store/notifications.py) -----------------------------------------------------------
+    async def add_setting(self, setting: NotificationSetting) -> None: ...
+    async def update_setting(self, setting: NotificationSetting) -> None: ...
+    async def get_setting(self, setting_id: str) -> NotificationSetting | None: ...
+    async def delete_setting(self, setting_id: str) -> None:
+        """The destination with its notifications and their logs."""
+        ...
+
+    async def list_settings(
+        self,
+        account_id: str,
+        environment: Environment,
+        installation_id: str | None,
+        active: bool | None,
+        traffic_source: TrafficSource | None,
+        page: PageRequest,
+    ) -> Page[NotificationSetting]: ...
+    async def active_settings(
+        self, account_id: str, environment: Environment
+    ) -> list[NotificationSetting]: ...
+    async def settings_of_installation(self, installation_id: str) -> list[NotificationSetting]: ...
+    async def add_notification(self, notification: Notification) -> None: ...
+    async def update_notification(self, notification: Notification) -> None: ...
+    async def get_notification(self, notification_id: str) -> Notification | None: ...
+    async def list_notifications(
+        self,
+        account_id: str,
+        environment: Environment,
+        installation_id: str | None,
+        filters: NotificationFilter,
+        page: PageRequest,
+    ) -> Page[Notification]: ...
+    async def add_log(self, log: NotificationLog) -> None: ...
+    async def list_logs(self, notification_id: str, page: PageRequest) -> Page[NotificationLog]: ...
+    async def delivered_since(self, setting_id: str, since: datetime) -> bool: ...
+    async def first_attempt_at(self, notification_id: str) -> datetime | None: ...
+    async def claim_notifications(
+        self, owner: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[tuple[Notification, NotificationSetting]]:
+        """Lease due notifications of active destinations to ``owner`` (see store/notifications.py)."""
+        ...
+
+    async def finish_attempt(self, notification: Notification, owner: str) -> bool:
+        """Record an attempt and release the lease, if ``owner`` still holds it."""
+        ...
+
+    async def pending_count(self) -> int: ...
 
     # --- catalogue (store/catalogue.py) -------------------------------------------------------------
     async def add_product(self, product: Product) -> None: ...

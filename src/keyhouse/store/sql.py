@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyhouse.domain.accounts import Account, Environment
@@ -21,12 +22,17 @@ from keyhouse.domain.exposures import ActionTaken, Exposure, ExposureSource, Ris
 from keyhouse.domain.integrations import AuditEntry, Installation, Integration
 from keyhouse.domain.keys import ApiKey, KeyStatus, SecretHash
 from keyhouse.domain.permissions import Permission, sorted_names
+from keyhouse.domain.rotations import Rotation, RotationStatus
+from keyhouse.domain.usage import UsageRow
 from keyhouse.store import Page, PageRequest
 from keyhouse.store.catalogue import CatalogueQueries
+from keyhouse.store.notifications import NotificationQueries
 from keyhouse.store.tables import (
     accounts,
     api_key_exposures,
+    api_key_rotations,
     api_key_secrets,
+    api_key_usage,
     api_keys,
     audit_log,
     client_tokens,
@@ -54,7 +60,34 @@ def _key_row(key: ApiKey) -> dict[str, Any]:
         "updated_at": key.updated_at,
         "revoked_at": key.revoked_at,
         "installation_id": key.installation_id,
+        "expiring_noticed_at": key.expiring_noticed_at,
     }
+
+
+def _rotation_row(rotation: Rotation) -> dict[str, Any]:
+    return {
+        "id": rotation.id,
+        "api_key_id": rotation.api_key_id,
+        "grace_period_seconds": rotation.grace_period_seconds,
+        "status": rotation.status.value,
+        "new_key_expires_at": rotation.new_key_expires_at,
+        "expires_at": rotation.expires_at,
+        "created_at": rotation.created_at,
+        "updated_at": rotation.updated_at,
+    }
+
+
+def _rotation(row: sa.Row[Any]) -> Rotation:
+    return Rotation(
+        id=row.id,
+        api_key_id=row.api_key_id,
+        grace_period_seconds=row.grace_period_seconds,
+        status=RotationStatus(row.status),
+        new_key_expires_at=row.new_key_expires_at,
+        expires_at=row.expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def _key(row: sa.Row[Any]) -> ApiKey:
@@ -74,6 +107,7 @@ def _key(row: sa.Row[Any]) -> ApiKey:
         updated_at=row.updated_at,
         revoked_at=row.revoked_at,
         installation_id=row.installation_id,
+        expiring_noticed_at=row.expiring_noticed_at,
     )
 
 
@@ -165,7 +199,7 @@ def _installation(row: sa.Row[Any]) -> Installation:
 ESTIMATE_CAP = 10_000
 
 
-class SqlTransaction(CatalogueQueries):
+class SqlTransaction(CatalogueQueries, NotificationQueries):
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
@@ -210,8 +244,81 @@ class SqlTransaction(CatalogueQueries):
                 digest=secret.digest,
                 valid_until=secret.valid_until,
                 created_at=secret.created_at,
+                rotation_id=secret.rotation_id,
             )
         )
+
+    async def add_usage(self, counts: Mapping[tuple[str, date, str], int]) -> None:
+        """Add request counts per (key id, day, permission), creating rows as needed."""
+        if not counts:
+            return
+        insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        rows = [
+            {"key_id": k, "day": d, "permission": p, "requests": n} for (k, d, p), n in sorted(counts.items())
+        ]
+        statement = insert(api_key_usage).values(rows)
+        await self.conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["key_id", "day", "permission"],
+                set_={"requests": api_key_usage.c.requests + statement.excluded.requests},
+            )
+        )
+
+    async def usage_of(self, key_id: str, since: date) -> list[UsageRow]:
+        query = (
+            api_key_usage.select()
+            .where(api_key_usage.c.key_id == key_id, api_key_usage.c.day >= since)
+            .order_by(api_key_usage.c.day, api_key_usage.c.permission)
+        )
+        return [UsageRow(r.day, r.permission, r.requests) for r in await self.conn.execute(query)]
+
+    async def retire_secret(self, secret: SecretHash) -> None:
+        await self.conn.execute(
+            api_key_secrets.update()
+            .where(api_key_secrets.c.key_id == secret.key_id, api_key_secrets.c.digest == secret.digest)
+            .values(valid_until=secret.valid_until)
+        )
+
+    async def delete_secret(self, secret: SecretHash) -> None:
+        await self.conn.execute(
+            api_key_secrets.delete().where(
+                api_key_secrets.c.key_id == secret.key_id, api_key_secrets.c.digest == secret.digest
+            )
+        )
+
+    async def delete_rotation_secret(self, rotation_id: str) -> None:
+        await self.conn.execute(api_key_secrets.delete().where(api_key_secrets.c.rotation_id == rotation_id))
+
+    async def add_rotation(self, rotation: Rotation) -> None:
+        await self.conn.execute(api_key_rotations.insert().values(**_rotation_row(rotation)))
+
+    async def update_rotation(self, rotation: Rotation, *, only_if_pending: bool = False) -> bool:
+        query = api_key_rotations.update().where(api_key_rotations.c.id == rotation.id)
+        if only_if_pending:
+            query = query.where(api_key_rotations.c.status == RotationStatus.PENDING.value)
+        result = await self.conn.execute(query.values(**_rotation_row(rotation)))
+        return result.rowcount == 1
+
+    async def get_rotation(self, rotation_id: str) -> Rotation | None:
+        query = api_key_rotations.select().where(api_key_rotations.c.id == rotation_id)
+        row = (await self.conn.execute(query)).first()
+        return None if row is None else _rotation(row)
+
+    async def pending_rotations(self, key_id: str) -> list[Rotation]:
+        query = api_key_rotations.select().where(
+            api_key_rotations.c.api_key_id == key_id,
+            api_key_rotations.c.status == RotationStatus.PENDING.value,
+        )
+        return [_rotation(r) for r in await self.conn.execute(query.order_by(api_key_rotations.c.id))]
+
+    async def list_rotations(
+        self, key_id: str, ids: frozenset[str] | None, page: PageRequest
+    ) -> Page[Rotation]:
+        where = api_key_rotations.c.api_key_id == key_id
+        if ids is not None:
+            where = sa.and_(where, api_key_rotations.c.id.in_(sorted(ids)))
+        rows, has_more, total = await self._page(api_key_rotations, where, page)
+        return Page([_rotation(r) for r in rows], has_more, total)
 
     async def update_key(self, key: ApiKey) -> None:
         row = _key_row(key)
@@ -238,6 +345,7 @@ class SqlTransaction(CatalogueQueries):
                 digest=bytes(r.digest),
                 valid_until=r.valid_until,
                 created_at=r.created_at,
+                rotation_id=r.rotation_id,
             )
             for r in rows
         ]
@@ -255,6 +363,24 @@ class SqlTransaction(CatalogueQueries):
             .where(sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < last_used_at))
             .values(last_used_at=last_used_at)
         )
+
+    async def keys_near_expiry(self, now: datetime, notice_until: datetime, limit: int) -> list[ApiKey]:
+        c = api_keys.c
+        query = (
+            api_keys.select()
+            .where(
+                c.status == KeyStatus.ACTIVE.value,
+                c.expires_at.is_not(None),
+                sa.or_(
+                    c.expires_at <= now,
+                    sa.and_(c.expiring_noticed_at.is_(None), c.expires_at <= notice_until),
+                ),
+            )
+            .order_by(api_keys.c.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL: concurrent workers take different keys
+        )
+        return [_key(r) for r in await self.conn.execute(query)]
 
     async def keys_of_installation(self, installation_id: str) -> list[ApiKey]:
         rows = await self.conn.execute(api_keys.select().where(api_keys.c.installation_id == installation_id))

@@ -61,7 +61,9 @@ api_keys = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("revoked_at", UtcDateTime()),
     sa.Column("installation_id", sa.String(40), sa.ForeignKey("installations.id")),
+    sa.Column("expiring_noticed_at", UtcDateTime()),
     sa.Index("ix_api_keys_scope", "account_id", "environment", "id"),
+    sa.Index("ix_api_keys_expiry", "status", "expires_at"),
 )
 
 api_key_secrets = sa.Table(
@@ -73,6 +75,31 @@ api_key_secrets = sa.Table(
     sa.Column("digest", sa.LargeBinary(32), nullable=False, index=True),
     sa.Column("valid_until", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("rotation_id", sa.String(40)),
+)
+
+# Requests per key, day and needed permission ("" when none was needed); flushed in batches.
+api_key_usage = sa.Table(
+    "api_key_usage",
+    metadata,
+    sa.Column("key_id", sa.String(40), sa.ForeignKey("api_keys.id"), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("permission", sa.String(60), primary_key=True),
+    sa.Column("requests", sa.Integer(), nullable=False),
+)
+
+api_key_rotations = sa.Table(
+    "api_key_rotations",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("api_key_id", sa.String(40), sa.ForeignKey("api_keys.id"), nullable=False),
+    sa.Column("grace_period_seconds", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("new_key_expires_at", UtcDateTime()),
+    sa.Column("expires_at", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_api_key_rotations_key", "api_key_id", "status", "id"),
 )
 
 api_key_exposures = sa.Table(
@@ -215,4 +242,78 @@ prices = sa.Table(
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Index("ix_prices_scope", "account_id", "environment", "status", "id"),
     sa.Index("ix_prices_product", "product_id", "status", "id"),
+)
+
+notification_settings = sa.Table(
+    "notification_settings",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("account_id", sa.String(40), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("environment", sa.String(10), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False),
+    sa.Column("destination", sa.String(2048), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("api_version", sa.Integer(), nullable=False),
+    sa.Column("include_sensitive_fields", sa.Boolean(), nullable=False),
+    sa.Column("subscribed_events", sa.JSON(), nullable=False),
+    sa.Column("endpoint_secret_key", sa.String(80), nullable=False),
+    sa.Column("traffic_source", sa.String(12), nullable=False),
+    sa.Column("creator_kind", sa.String(20), nullable=False),
+    sa.Column("creator_id", sa.String(150), nullable=False),
+    sa.Column("installation_id", sa.String(40), sa.ForeignKey("installations.id")),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_notification_settings_scope", "account_id", "environment", "id"),
+    sa.Index("ix_notification_settings_installation", "installation_id"),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "setting_id",
+        sa.String(40),
+        sa.ForeignKey("notification_settings.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    sa.Column("account_id", sa.String(40), nullable=False),
+    sa.Column("environment", sa.String(10), nullable=False),
+    sa.Column("installation_id", sa.String(40)),
+    sa.Column("type", sa.String(60), nullable=False),
+    sa.Column("status", sa.String(15), nullable=False),
+    sa.Column("origin", sa.String(10), nullable=False),
+    sa.Column("payload", sa.JSON(), nullable=False),
+    sa.Column("occurred_at", UtcDateTime(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("due_at", UtcDateTime(), nullable=False),
+    sa.Column("delivered_at", UtcDateTime()),
+    sa.Column("replayed_at", UtcDateTime()),
+    sa.Column("last_attempt_at", UtcDateTime()),
+    sa.Column("retry_at", UtcDateTime()),
+    sa.Column("times_attempted", sa.Integer(), nullable=False),
+    # A worker's claim: whoever holds an unexpired lease delivers; an expired one may be taken over.
+    sa.Column("lease_owner", sa.String(60)),
+    sa.Column("lease_until", UtcDateTime()),
+    sa.Index("ix_notifications_scope", "account_id", "environment", "id"),
+    sa.Index("ix_notifications_setting", "setting_id", "status", "delivered_at"),
+    sa.Index("ix_notifications_due", "status", "due_at"),
+)
+
+notification_logs = sa.Table(
+    "notification_logs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column(
+        "notification_id",
+        sa.String(40),
+        sa.ForeignKey("notifications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("response_code", sa.Integer(), nullable=False),
+    sa.Column("response_content_type", sa.String(200)),
+    sa.Column("response_body", sa.String(600), nullable=False),
+    sa.Column("attempted_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_notification_logs_notification", "notification_id", "id"),
 )

@@ -22,7 +22,17 @@ from keyhouse.domain.errors import (
     TooManyRequests,
 )
 from keyhouse.services import Deps
-from keyhouse.web import api, catalogue, client_api, client_tokens, demo, events
+from keyhouse.web import (
+    api,
+    catalogue,
+    client_api,
+    client_tokens,
+    demo,
+    events,
+    notifications,
+    rotations,
+    secret_scanning,
+)
 from keyhouse.web.context import RequestContext, request_id_of
 from keyhouse.web.guards import HostOptions
 from keyhouse.web.pagination import UrlOptions
@@ -84,6 +94,9 @@ def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
             client_api.make_router(deps, options.hosts, rate_limits),
             demo.make_router(deps, options.urls),
             events.make_router(deps, options.hosts, options.urls),
+            notifications.make_router(deps, options.hosts, options.urls),
+            secret_scanning.make_router(deps, options.hosts),
+            rotations.make_router(deps, options.hosts, options.urls),
         ],
         exception_handlers={
             KeyhouseError: render,
@@ -91,7 +104,7 @@ def create_app(deps: Deps, options: WebOptions | None = None) -> ASGIApp:
             Exception: render_unexpected,
         },
         on_startup=[deps.store.start],
-        on_shutdown=[deps.store.close, rate_limits.close],
+        on_shutdown=[deps.usage.aclose, deps.store.close, rate_limits.close],
         request_max_body_size=options.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="keyhouse",

@@ -15,7 +15,7 @@ from litestar.params import FromPath, QueryParameter
 
 from keyhouse.domain import catalogue
 from keyhouse.domain.catalogue import CatalogStatus, PriceWire, ProductWire
-from keyhouse.domain.errors import InvalidField, NotFound
+from keyhouse.domain.errors import NotFound
 from keyhouse.domain.ids import is_id
 from keyhouse.domain.keys import ApiKey
 from keyhouse.domain.permissions import Permission
@@ -116,27 +116,15 @@ CREATE_PRICE_BODY = with_json_body(
 UPDATE_PRICE_BODY = with_json_body({"type": "object", "properties": {**_PRICE_FIELDS, "status": _STATUS}})
 
 
-def _comma_list(raw: str) -> list[str]:
-    return [part.strip() for part in raw.split(",") if part.strip()]
-
-
 def _statuses(raw: str | None) -> frozenset[CatalogStatus]:
     """``status`` is a comma-separated list; Paddle's default lists active entities only."""
     if raw is None:
         return frozenset({CatalogStatus.ACTIVE})
-    names = _comma_list(raw)
-    if not names or any(n not in CatalogStatus._value2member_map_ for n in names):
-        raise InvalidField.on("status", "must be a comma-separated list of: active, archived")
-    return frozenset(CatalogStatus(n) for n in names)
+    return pagination.enum_list("status", raw, CatalogStatus)
 
 
 def _product_ids(raw: str | None) -> frozenset[str] | None:
-    if raw is None:
-        return None
-    ids = _comma_list(raw)
-    if not ids or not all(is_id("pro", i) for i in ids):
-        raise InvalidField.on("product_id", "must be a comma-separated list of product ids (pro_…)")
-    return frozenset(ids)
+    return None if raw is None else pagination.id_list("product_id", raw, "pro", "product")
 
 
 def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> Router:

@@ -9,7 +9,7 @@ from litestar.params import FromPath, QueryParameter
 
 from keyhouse.domain import client_tokens
 from keyhouse.domain.client_tokens import TokenStatus
-from keyhouse.domain.errors import FieldError, InvalidField, NotFound
+from keyhouse.domain.errors import InvalidField, NotFound
 from keyhouse.domain.ids import is_id
 from keyhouse.domain.keys import ApiKey
 from keyhouse.domain.permissions import Permission
@@ -58,13 +58,7 @@ def _statuses(raw: str | None) -> frozenset[TokenStatus]:
     """``status`` is a comma-separated list; Paddle's default shows active tokens only."""
     if raw is None:
         return frozenset({TokenStatus.ACTIVE})
-    names = [part.strip() for part in raw.split(",") if part.strip()]
-    unknown = [n for n in names if n not in TokenStatus._value2member_map_]
-    if unknown or not names:
-        raise InvalidField(
-            errors=[FieldError("status", "must be a comma-separated list of: active, revoked")]
-        )
-    return frozenset(TokenStatus(n) for n in names)
+    return pagination.enum_list("status", raw, TokenStatus)
 
 
 def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> Router:

@@ -89,13 +89,18 @@ def make_guard(deps: Deps, hosts: HostOptions) -> Guard:
         key = await authenticator.authenticate(credential, expected)
         connection.scope["state"]["principal"] = key
         needed = opt.get("permission")
-        if needed is not None and not (
-            opt.get("self_allowed") and connection.path_params.get("api_key_id") == key.id
+        if (
+            needed is not None
+            and opt.get("self_allowed")
+            and connection.path_params.get("api_key_id") == key.id
         ):
+            needed = None  # a key reading itself needs no permission
+        if needed is not None:
             decision = authorize(key, needed)
             if isinstance(decision, Denied):
                 raise Forbidden(decision.reason)
         if opt.get("gate") == "client_tokens":  # after the permission, as the gate's contract says
             await check_gate(deps, key)
+        deps.usage.record(key.id, needed)
 
     return authenticate

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
@@ -29,14 +30,20 @@ class UrlOptions:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
-def page_request(request: Request[Any, Any, Any], id_prefix: str, *, descending_default: bool) -> PageRequest:
+def page_request(
+    request: Request[Any, Any, Any],
+    id_prefix: str,
+    *,
+    descending_default: bool,
+    per_page_default: int = DEFAULT_PER_PAGE,
+) -> PageRequest:
     """Read the list query; bad values are ``invalid_field``, values above the maximum are clamped."""
     query = request.query_params
     errors = []
     after = query.get("after") or None  # an empty cursor (from an empty page) means the start
     if after is not None and not is_id(id_prefix, after):
         errors.append(FieldError("after", f"must be a valid {id_prefix} id"))
-    per_page = DEFAULT_PER_PAGE
+    per_page = per_page_default
     raw = query.get("per_page")
     if raw is not None:
         if _DIGITS.fullmatch(raw) and int(raw) >= 1:
@@ -54,6 +61,30 @@ def page_request(request: Request[Any, Any, Any], id_prefix: str, *, descending_
     if errors:
         raise InvalidField(errors=errors)
     return PageRequest(after=after, limit=per_page, descending=descending)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def comma_separated(raw: str) -> list[str]:
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def enum_list(field: str, raw: str, enum: type[E]) -> frozenset[E]:
+    """A comma-separated list filter (``status=active,revoked``); anything else names the choices."""
+    names = comma_separated(raw)
+    if not names or any(n not in enum._value2member_map_ for n in names):
+        choices = ", ".join(member.value for member in enum)
+        raise InvalidField.on(field, f"must be a comma-separated list of: {choices}")
+    return frozenset(enum(n) for n in names)
+
+
+def id_list(field: str, raw: str, prefix: str, what: str) -> frozenset[str]:
+    """A comma-separated list of ids of one kind (``product_id=pro_…,pro_…``)."""
+    ids = comma_separated(raw)
+    if not ids or not all(is_id(prefix, i) for i in ids):
+        raise InvalidField.on(field, f"must be a comma-separated list of {what} ids ({prefix}_…)")
+    return frozenset(ids)
 
 
 def base_url(request: Request[Any, Any, Any], options: UrlOptions) -> str:
