@@ -20,7 +20,7 @@ from keyhouse import services
 from keyhouse.domain import credentials, keys
 from keyhouse.domain.accounts import Environment
 from keyhouse.domain.credentials import Pepper
-from keyhouse.domain.errors import Conflict, NotFound
+from keyhouse.domain.errors import Conflict, InvalidToken, NotFound
 from keyhouse.domain.events import EventType
 from keyhouse.domain.ids import new_id
 from keyhouse.domain.keys import REACTIVATION_WINDOW, ApiKey, KeyStatus, reactivate, refusal_detail, revoke
@@ -368,3 +368,40 @@ def test_keys_reactivate_accepts_json() -> None:
     result = invoke("keys", "reactivate", "--help")
     assert result.exit_code == 0
     assert "--json" in result.stdout
+
+
+# --- a known key with a secret that matches nothing -----------------------------------------------
+
+
+async def test_wrong_secrets_for_a_real_key_id_cost_at_most_one_store_read_per_reload_interval(
+    deps: services.Deps, alice: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authenticator reads a known key again when no secret matches (a rotation made by another
+    process may not have reached its cache yet), but not for every wrong guess in a burst."""
+    real = alice.keys[Environment.SANDBOX]
+    parsed = credentials.parse_api_key(real)
+    assert parsed is not None
+    await deps.authenticator.authenticate(real)  # writes last_used_at: the cache starts over
+    await deps.authenticator.authenticate(real)  # cached now
+    # the same key id with another secret, and a valid checksum: only the secret is wrong
+    body = f"{real[: -len('_xxx') - 22]}{'A' * 22}"
+    forged = f"{body}_{credentials.checksum(body)}"
+    assert credentials.parse_api_key(forged) is not None
+    reads = 0
+    original = deps.store.read
+
+    def counting_read() -> Any:
+        nonlocal reads
+        reads += 1
+        return original()
+
+    monkeypatch.setattr(deps.store, "read", counting_read)
+    monkeypatch.setattr("keyhouse.services.auth.RELOAD_AFTER_SECONDS", 3600.0)
+    for _ in range(20):
+        with pytest.raises(InvalidToken):
+            await deps.authenticator.authenticate(forged)
+    assert reads == 0  # loaded moments ago: the burst is answered from the cache
+    monkeypatch.setattr("keyhouse.services.auth.RELOAD_AFTER_SECONDS", 0.0)
+    with pytest.raises(InvalidToken):
+        await deps.authenticator.authenticate(forged)
+    assert reads == 1  # past the interval: read once more, then refused

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,13 @@ class _Cached:
     secrets: list[SecretHash]
     #: Rotations waiting for their secret's first use (which completes them).
     pending_rotations: frozenset[str] = frozenset()
+    loaded_at: float = field(default_factory=time.monotonic)
+
+
+#: A known key presented with a secret that matches nothing is read again from the store at most this
+#: often: enough to catch a rotation another process just made, too seldom for wrong guesses at a
+#: real key id to become a database load.
+RELOAD_AFTER_SECONDS = 0.05
 
 
 class Authenticator:
@@ -62,7 +70,13 @@ class Authenticator:
         entry = None if key_id is None else await self._load(key_id, cache)
         now = self.deps.clock()
         matched, retired = (None, None) if entry is None else self._match(entry.secrets, credential, now)
-        if entry is not None and matched is None and cache is not None and key_id is not None:
+        if (
+            entry is not None
+            and matched is None
+            and cache is not None
+            and key_id is not None
+            and time.monotonic() - entry.loaded_at >= RELOAD_AFTER_SECONDS
+        ):
             # A known key but no working secret: a rotation made by another process a moment ago may
             # not have reached this cache yet (PostgreSQL's NOTIFY is asynchronous). Read it again.
             entry = await self._load(key_id, None)
