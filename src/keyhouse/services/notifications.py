@@ -8,7 +8,7 @@ installation created and their notifications; another's are "not found".
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from keyhouse.domain import notifications
@@ -192,30 +192,51 @@ async def record_attempt(
     time_scale: float = 1.0,
     jitter: float | None = None,
 ) -> Notification | None:
-    """Store one attempt's result; None if the lease was lost meanwhile (another worker owns it).
+    """Store one attempt's result; None if the lease was lost meanwhile (another worker owns it)."""
+    [after] = await record_attempts(
+        deps, owner, [(notification, setting, outcome)], time_scale=time_scale, jitter=jitter
+    )
+    return after
+
+
+async def record_attempts(
+    deps: Deps,
+    owner: str,
+    attempts: Sequence[tuple[Notification, NotificationSetting, Outcome]],
+    *,
+    time_scale: float = 1.0,
+    jitter: float | None = None,
+) -> list[Notification | None]:
+    """Store several attempts' results in one transaction (a worker coalesces those that finish
+    together, so a busy SQLite file sees one writer per burst, not one per delivery). Each result is
+    None where the lease was lost meanwhile (another worker owns that notification now).
 
     When a notification exhausts its retries and its destination has delivered nothing since that
     notification's first attempt, the destination failed for the whole window: it is deactivated
     and ``notification_setting.disabled`` is emitted.
     """
     now = deps.clock()
-    after, log = notifications.after_attempt(
-        notification,
-        outcome,
-        now=now,
-        jitter=random.random() if jitter is None else jitter,  # noqa: S311 - spreading retries, not a secret
-        time_scale=time_scale,
-    )
+    results: list[Notification | None] = []
     async with deps.store.transaction() as tx:
-        if not await tx.finish_attempt(after, owner):
-            # Another worker took it over (or its destination was deleted): the attempt still happened.
-            if await tx.get_notification(notification.id) is not None:
-                await tx.add_log(log)
-            return None
-        await tx.add_log(log)
-        if after.status is NotificationStatus.FAILED and not outcome.permanent:
-            await _disable_if_dead(deps, tx, setting.id, after)
-    return after
+        for notification, setting, outcome in attempts:
+            after, log = notifications.after_attempt(
+                notification,
+                outcome,
+                now=now,
+                jitter=random.random() if jitter is None else jitter,  # noqa: S311 - spreading retries, not a secret
+                time_scale=time_scale,
+            )
+            if not await tx.finish_attempt(after, owner):
+                # Another worker took it over (or its destination was deleted): the attempt happened.
+                if await tx.get_notification(notification.id) is not None:
+                    await tx.add_log(log)
+                results.append(None)
+                continue
+            await tx.add_log(log)
+            if after.status is NotificationStatus.FAILED and not outcome.permanent:
+                await _disable_if_dead(deps, tx, setting.id, after)
+            results.append(after)
+    return results
 
 
 async def _disable_if_dead(deps: Deps, tx: Transaction, setting_id: str, failed: Notification) -> None:

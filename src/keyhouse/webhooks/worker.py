@@ -24,12 +24,13 @@ from datetime import timedelta
 import structlog
 
 from keyhouse.domain.errors import KeyhouseError
-from keyhouse.domain.notifications import Notification, NotificationSetting
+from keyhouse.domain.notifications import Notification, NotificationSetting, Outcome
 from keyhouse.services import keys, notifications
 from keyhouse.services.deps import Deps
 from keyhouse.webhooks.sender import Sender
 
 log = structlog.get_logger("keyhouse.worker")
+Attempt = tuple[Notification, NotificationSetting, Outcome]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class WorkerOptions:
     #: Connections one worker opens to one destination at a time: a batch of 32 events for a small
     #: receiver must not look like a flood (its listen backlog may be 5).
     per_destination: int = 4
+    #: Attempts that finish within this many seconds of the first are recorded in one transaction.
+    record_window: float = 0.02
 
 
 def body_of(notification: Notification) -> bytes:
@@ -90,31 +93,60 @@ class Worker:
         for _, setting in claimed:
             gates.setdefault(setting.destination, asyncio.Semaphore(self.options.per_destination))
 
-        async def deliver(notification: Notification, setting: NotificationSetting) -> None:
-            async with gates[setting.destination]:
-                await self._deliver(owner, notification, setting)
+        finished: asyncio.Queue[Attempt | None] = asyncio.Queue()
 
-        results = await asyncio.gather(*(deliver(n, s) for n, s in claimed), return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):  # that notification's lease expires and it is retried
-                log.error("delivery failed", worker=self.name, error=type(result).__name__)
+        async def deliver(notification: Notification, setting: NotificationSetting) -> None:
+            try:
+                async with gates[setting.destination]:
+                    outcome = await self.sender.deliver(
+                        setting.destination,
+                        setting.environment,
+                        setting.endpoint_secret_key,
+                        body_of(notification),
+                    )
+            except Exception as exc:  # unrecorded: its lease expires and it is attempted again
+                log.error("delivery failed", notification_id=notification.id, error=type(exc).__name__)
+                finished.put_nowait(None)
+            else:
+                finished.put_nowait((notification, setting, outcome))
+
+        deliveries = [asyncio.create_task(deliver(n, s)) for n, s in claimed]
+        left = len(claimed)
+        while left:
+            done = [await finished.get()]
+            if finished.qsize() + 1 < left:
+                await asyncio.sleep(self.options.record_window)  # let the attempts finishing now join
+            while not finished.empty():
+                done.append(finished.get_nowait())
+            left -= len(done)
+            await self._record(owner, [a for a in done if a is not None])
+        await asyncio.gather(*deliveries)
         return len(claimed)
 
-    async def _deliver(self, owner: str, notification: Notification, setting: NotificationSetting) -> None:
-        outcome = await self.sender.deliver(
-            setting.destination, setting.environment, setting.endpoint_secret_key, body_of(notification)
-        )
-        after = await notifications.record_attempt(
-            self.deps, notification, setting, owner, outcome, time_scale=self.options.time_scale
-        )
-        log.info(
-            "notification attempted",
-            notification_id=notification.id,
-            notification_setting_id=setting.id,
-            response_code=outcome.response_code,
-            status=None if after is None else after.status.value,
-            lease_lost=after is None,
-        )
+    async def _record(self, owner: str, attempts: list[Attempt]) -> None:
+        if not attempts:
+            return
+        try:
+            results = await notifications.record_attempts(
+                self.deps, owner, attempts, time_scale=self.options.time_scale
+            )
+        except KeyhouseError as exc:  # e.g. the database is busy: the leases bring these back
+            log.warning(
+                "recording attempts failed", worker=self.name, error=exc.detail, attempts=len(attempts)
+            )
+            return
+        except Exception as exc:  # the same: never leave the batch's other deliveries unread
+            log.error("recording attempts failed", worker=self.name, error=type(exc).__name__)
+            return
+        for (notification, setting, outcome), after in zip(attempts, results, strict=True):
+            log.info(
+                "notification attempted",
+                notification_id=notification.id,
+                notification_setting_id=setting.id,
+                response_code=outcome.response_code,
+                status=None if after is None else after.status.value,
+                lease_lost=after is None,
+            )
 
     async def _idle(self, stop: asyncio.Event) -> None:
         """Sleep until the store changes, a poll interval passes, or ``stop`` is set."""
