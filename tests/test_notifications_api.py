@@ -1207,3 +1207,27 @@ async def test_an_environment_holds_at_most_25_active_settings(
         f"{SETTINGS}/{extra['id']}", json={"description": "renamed"}, headers=alice.auth()
     )
     ok(response, SETTING)
+
+
+# --- retention ---------------------------------------------------------------------------------------
+
+
+async def test_events_older_than_90_days_go_with_their_notifications_and_logs(
+    client: httpx.AsyncClient, deps: services.Deps, clock: FakeClock, alice: Member
+) -> None:
+    """The worker's retention job keeps Paddle's 90 days: older events, their notifications and
+    their delivery logs are deleted; newer ones stay, and the setting itself is untouched."""
+    setting = await create_setting(client, alice.auth())
+    old = await make_token(deps, alice, name="Old")
+    assert await attempt(deps, OK)  # a delivered notification with one log
+    clock.advance(days=60)
+    await make_token(deps, alice, name="New")
+    clock.advance(days=31)  # the first token's event is now 91 days old, the second's 31
+    assert await events.purge(deps) == 3  # alice's two api_key.created and the old token's event
+    kept = ok(await client.get("/events", headers=alice.auth()), "/events")["data"]
+    assert old.id not in {e["data"]["id"] for e in kept if e["event_type"].startswith("client_token.")}
+    assert {e["data"]["name"] for e in kept if e["event_type"] == "client_token.created"} == {"New"}
+    [left] = await list_notifications(client, alice.auth())
+    assert left["payload"]["data"]["name"] == "New"
+    assert (await get_setting(client, alice.auth(), setting["id"]))["active"] is True
+    assert await events.purge(deps) == 0

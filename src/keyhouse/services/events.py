@@ -3,11 +3,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from keyhouse.domain import notifications
 from keyhouse.domain.events import Event, EventType
 from keyhouse.domain.keys import ApiKey
 from keyhouse.services.deps import Deps
 from keyhouse.store import Page, PageRequest, Transaction
+
+#: Paddle keeps events and notifications for 90 days; so does keyhouse.
+RETENTION = timedelta(days=90)
+
+
+async def purge(deps: Deps, batch: int = 1000) -> int:
+    """The retention job (run by ``keyhouse worker``): events older than 90 days go, with their
+    notifications and logs, a batch per transaction so writers are never held up for long."""
+    purged = 0
+    while True:
+        async with deps.store.transaction() as tx:
+            removed = await tx.purge_before(deps.clock() - RETENTION, batch)
+        purged += removed
+        if removed < batch:
+            return purged
 
 
 async def record(tx: Transaction, event: Event) -> None:

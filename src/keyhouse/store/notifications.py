@@ -29,7 +29,7 @@ from keyhouse.domain.notifications import (
     TrafficSource,
 )
 from keyhouse.store import NotificationFilter, Page, PageRequest
-from keyhouse.store.tables import notification_logs, notification_settings, notifications
+from keyhouse.store.tables import events, notification_logs, notification_settings, notifications
 
 
 class _Sql(Protocol):
@@ -336,6 +336,21 @@ class NotificationQueries:
             .values(**_notification_row(notification), lease_owner=None, lease_until=None)
         )
         return result.rowcount == 1
+
+    async def purge_before(self: _Sql, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events older than ``cutoff`` with their notifications and logs
+        (pending notifications of a purged event go too: no retry window is that long)."""
+        query = sa.select(events.c.id).where(events.c.occurred_at < cutoff)  # ix_events_occurred
+        old = list((await self.conn.execute(query.order_by(events.c.occurred_at).limit(limit))).scalars())
+        if not old:
+            return 0
+        doomed = sa.select(notifications.c.id).where(notifications.c.event_id.in_(old))
+        await self.conn.execute(
+            notification_logs.delete().where(notification_logs.c.notification_id.in_(doomed))
+        )
+        await self.conn.execute(notifications.delete().where(notifications.c.event_id.in_(old)))
+        await self.conn.execute(events.delete().where(events.c.id.in_(old)))
+        return len(old)
 
     async def pending_count(self: _Sql) -> int:
         """Notifications not yet delivered or failed, in every account (the worker's backlog)."""

@@ -173,6 +173,7 @@ events = sa.Table(
     sa.Column("installation_id", sa.String(40)),
     sa.Column("data", sa.JSON(), nullable=False),
     sa.Index("ix_events_scope", "account_id", "environment", "id"),
+    sa.Index("ix_events_occurred", "occurred_at"),
 )
 
 features = sa.Table(
@@ -299,6 +300,7 @@ notifications = sa.Table(
     sa.Index("ix_notifications_scope", "account_id", "environment", "id"),
     sa.Index("ix_notifications_setting", "setting_id", "status", "delivered_at"),
     sa.Index("ix_notifications_due", "status", "due_at"),
+    sa.Index("ix_notifications_event", "event_id"),
 )
 
 notification_logs = sa.Table(

@@ -25,7 +25,7 @@ import structlog
 
 from keyhouse.domain.errors import KeyhouseError
 from keyhouse.domain.notifications import Notification, NotificationSetting, Outcome
-from keyhouse.services import keys, notifications
+from keyhouse.services import events, keys, notifications
 from keyhouse.services.deps import Deps
 from keyhouse.webhooks.sender import Sender
 
@@ -84,6 +84,9 @@ class Worker:
         expired = await keys.run_expiry(self.deps)
         if expired:
             log.info("expiry job", keys_changed=expired)
+        purged = await events.purge(self.deps)
+        if purged:
+            log.info("retention job", events_purged=purged)
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; the number of notifications attempted."""
