@@ -37,6 +37,7 @@ from keyhouse.domain.integrations import (
     installation_json,
     integration_json,
 )
+from keyhouse.domain.notifications import notification_json, setting_json
 from keyhouse.domain.permissions import Permission
 from keyhouse.domain.rotations import DEFAULT_GRACE_SECONDS, rotation_json
 from keyhouse.domain.times import parse_rfc3339, rfc3339
@@ -44,10 +45,11 @@ from keyhouse.services import client_side
 from keyhouse.services import client_tokens as token_services
 from keyhouse.services import integrations as integration_services
 from keyhouse.services import keys as key_services
+from keyhouse.services import notifications as notification_services
 from keyhouse.services import rotations as rotation_services
 from keyhouse.services import usage as usage_services
 from keyhouse.services.client_tokens import TokenScope
-from keyhouse.store import PageRequest
+from keyhouse.store import NotificationFilter, PageRequest
 
 T = TypeVar("T")
 
@@ -70,6 +72,10 @@ app.add_typer(integrations_app, name="integrations")
 app.add_typer(installations_app, name="installations")
 app.add_typer(features_app, name="features")
 app.add_typer(tokens_app, name="client-tokens")
+webhooks_app = typer.Typer(
+    no_args_is_help=True, help="Webhook destinations (notification settings) and their notifications."
+)
+app.add_typer(webhooks_app, name="webhooks")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 AccountOpt = Annotated[str, typer.Option("--account", help="Account id (acc_…).")]
@@ -659,6 +665,84 @@ def tokens_revoke(token_id: str, account: AccountOpt, env: EnvOpt, as_json: Json
         as_json, lambda deps: token_services.revoke_token(deps, TokenScope(account, environment_), token_id)
     )
     emit(token_json(token), as_json)
+
+
+# --- webhooks ----------------------------------------------------------------------------------------
+
+
+@webhooks_app.command("create")
+def webhooks_create(
+    account: AccountOpt,
+    env: EnvOpt,
+    url: Annotated[str, typer.Option("--url", help="Where to POST (sandbox may use http://localhost).")],
+    event: Annotated[list[str], typer.Option("--event", help="An event type to receive; repeat.")],
+    description: Annotated[str, typer.Option("--description")] = "Created at the command line",
+    as_json: JsonOpt = False,
+) -> None:
+    """A destination as the account owner; prints its endpoint_secret_key (the signing secret)."""
+    environment_ = environment(env)
+    fields = {"type": "url", "description": description, "destination": url, "subscribed_events": event}
+    setting = run(
+        as_json,
+        lambda deps: notification_services.create_setting(
+            deps, TokenScope(account, environment_), Creator(CreatorKind.CLI, operator()), fields
+        ),
+    )
+    emit(setting_json(setting), as_json)
+
+
+@webhooks_app.command("list")
+def webhooks_list(account: AccountOpt, env: EnvOpt, as_json: JsonOpt = False) -> None:
+    """Every destination of the environment, the partners' included."""
+    environment_ = environment(env)
+
+    async def work(deps: services.Deps) -> list[dict[str, Any]]:
+        await services.get_account(deps, account)
+        scope = TokenScope(account, environment_)
+        found: list[dict[str, Any]] = []
+        after = None
+        while True:
+            page = await notification_services.list_settings(
+                deps, scope, None, None, PageRequest(after, 200, False)
+            )
+            found += [setting_json(s) for s in page.items]
+            if not page.has_more:
+                return found
+            after = page.items[-1].id
+
+    emit({"data": run(as_json, work)}, as_json)
+
+
+@webhooks_app.command("delete")
+def webhooks_delete(setting_id: str, account: AccountOpt, env: EnvOpt, as_json: JsonOpt = False) -> None:
+    environment_ = environment(env)
+    run(
+        as_json,
+        lambda deps: notification_services.delete_setting(
+            deps, TokenScope(account, environment_), setting_id
+        ),
+    )
+    emit({"id": setting_id, "deleted": True}, as_json)
+
+
+@webhooks_app.command("notifications")
+def webhooks_notifications(
+    account: AccountOpt,
+    env: EnvOpt,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=200)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The newest notifications of the environment: status, attempts, next retry."""
+    environment_ = environment(env)
+
+    async def work(deps: services.Deps) -> list[dict[str, Any]]:
+        await services.get_account(deps, account)
+        page = await notification_services.list_notifications(
+            deps, TokenScope(account, environment_), NotificationFilter(), PageRequest(None, limit, True)
+        )
+        return [notification_json(n) for n in page.items]
+
+    emit({"data": run(as_json, work)}, as_json)
 
 
 @app.command("serve")
