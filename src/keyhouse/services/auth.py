@@ -69,7 +69,7 @@ class Authenticator:
             key_id = None
         entry = None if key_id is None else await self._load(key_id, cache)
         now = self.deps.clock()
-        matched, retired = (None, None) if entry is None else self._match(entry.secrets, credential, now)
+        matched, retired = (None, None) if entry is None else self.match(entry.secrets, credential, now)
         if (
             entry is not None
             and matched is None
@@ -80,7 +80,7 @@ class Authenticator:
             # A known key but no working secret: a rotation made by another process a moment ago may
             # not have reached this cache yet (PostgreSQL's NOTIFY is asynchronous). Read it again.
             entry = await self._load(key_id, None)
-            matched, retired = (None, None) if entry is None else self._match(entry.secrets, credential, now)
+            matched, retired = (None, None) if entry is None else self.match(entry.secrets, credential, now)
             if entry is not None:
                 cache[("id", key_id)] = entry
         if entry is None or matched is None:
@@ -111,7 +111,7 @@ class Authenticator:
                 await tx.touch_key(key.id, now)
         return entry.key
 
-    def _match(
+    def match(
         self, stored: list[SecretHash], credential: str, now: datetime
     ) -> tuple[SecretHash | None, SecretHash | None]:
         """The working secret ``credential`` matches, and the retired one it matches (past its grace)."""

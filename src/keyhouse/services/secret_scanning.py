@@ -104,17 +104,12 @@ async def _handle(deps: Deps, tx: Transaction, match: ReportedToken) -> bool:
     key = await tx.get_key(parsed.key_id)
     if key is None or key.environment is not parsed.environment or key.is_legacy:
         return False
-    secrets = await tx.secrets_of(key.id)
-    matched = False
-    for secret in secrets:  # every secret, also past its validity: a dead secret still leaked
-        pepper = deps.peppers.by_id(secret.pepper_id)
-        if pepper is not None:
-            matched |= credentials.secret_matches(pepper, match.token, secret.digest)
-    if not matched:
+    now = deps.clock()
+    working, retired = deps.authenticator.match(await tx.secrets_of(key.id), match.token, now)
+    if working is None and retired is None:  # a retired secret that leaked is still this key's
         return False
     if await tx.find_exposure(key.id, ExposureSource.GITHUB, match.url[:250] or "unknown") is not None:
         return True  # the same report again (scanners retry): already handled
-    now = deps.clock()
     exposure = exposures.github_exposure(key, match, now)
     await tx.add_exposure(exposure)
     exposed = keys.mark_exposed(key, now)
