@@ -29,7 +29,7 @@ from keyhouse.services.deps import Deps
 from keyhouse.web.bodies import json_object
 from keyhouse.web.guards import HostOptions, header
 from keyhouse.web.ratelimits import RateLimits
-from keyhouse.web.schemas import ERRORS, meta
+from keyhouse.web.schemas import ERRORS, envelope
 
 PATHS = ("/pricing-preview", "/transactions/preview")
 ENVIRONMENT_HEADER = b"keyhouse-environment"
@@ -109,7 +109,7 @@ def make_router(deps: Deps, hosts: HostOptions, limits: RateLimits) -> Router:
         caller = caller_of(request)
         body = await json_object(request, previews.PRICING_FIELDS)
         data = await previews.pricing_preview(deps, caller.account_id, caller.environment, body)
-        return {"data": data, "meta": {"request_id": meta(request).request_id}}
+        return envelope(request, data)
 
     @post(
         "/transactions/preview",
@@ -123,7 +123,7 @@ def make_router(deps: Deps, hosts: HostOptions, limits: RateLimits) -> Router:
         caller = caller_of(request)
         body = await json_object(request, previews.TRANSACTION_FIELDS)
         data = await previews.transaction_preview(deps, caller.account_id, caller.environment, body)
-        return {"data": data, "meta": {"request_id": meta(request).request_id}}
+        return envelope(request, data)
 
     @route(list(PATHS), http_method=[HttpMethod.OPTIONS], include_in_schema=False)
     async def cors_preflight(request: Request[Any, Any, Any]) -> Response[Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Router, get
 from litestar.params import QueryParameter
 
@@ -16,7 +15,7 @@ from keyhouse.services import events
 from keyhouse.services.deps import Deps
 from keyhouse.web import pagination
 from keyhouse.web.guards import HostOptions, make_guard, principal_of
-from keyhouse.web.schemas import ERRORS, meta
+from keyhouse.web.schemas import ERRORS, envelope
 
 
 def _types(raw: str | None) -> frozenset[EventType] | None:
@@ -41,10 +40,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         operation_id="list-event-types",
     )
     async def list_event_types(request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return {
-            "data": [event_type_json(t) for t in EVENT_TYPES],
-            "meta": {"request_id": meta(request).request_id},
-        }
+        return envelope(request, [event_type_json(t) for t in EVENT_TYPES])
 
     @get(
         "/events",
@@ -66,9 +62,6 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         assert key is not None  # the guard authenticated it
         page = pagination.page_request(request, "evt", descending_default=True)
         found = await events.list_events(deps, key, _types(event_type), page)
-        return {
-            "data": [event_json(e) for e in found.items],
-            "meta": msgspec.to_builtins(pagination.meta(request, urls, page, found)),
-        }
+        return pagination.page_envelope(request, urls, page, found, [event_json(e) for e in found.items])
 
     return Router(path="/", route_handlers=[list_event_types, list_events], guards=[make_guard(deps, hosts)])

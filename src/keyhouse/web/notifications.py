@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Router, delete, get, patch, post
 from litestar.params import FromPath, QueryParameter
 
@@ -29,7 +28,7 @@ from keyhouse.store import NotificationFilter
 from keyhouse.web import pagination
 from keyhouse.web.bodies import json_object
 from keyhouse.web.guards import HostOptions, make_guard, principal_of
-from keyhouse.web.schemas import ERRORS, meta, with_json_body
+from keyhouse.web.schemas import ERRORS, envelope, with_json_body
 
 FIELDS = {
     "description": {"type": "string", "minLength": 1, "maxLength": 500},
@@ -75,12 +74,6 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         assert key is not None  # the guard authenticated it and checked the permission
         return key
 
-    def answer(request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
-        return {"data": data, "meta": {"request_id": meta(request).request_id}}
-
-    def listed(request: Request[Any, Any, Any], data: list[Any], page: Any, found: Any) -> dict[str, Any]:
-        return {"data": data, "meta": msgspec.to_builtins(pagination.meta(request, urls, page, found))}
-
     # --- notification settings ---------------------------------------------------------------------
     @get(
         "/notification-settings",
@@ -105,7 +98,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         source = None if traffic_source is None else TrafficSource(traffic_source)
         page = pagination.page_request(request, "ntfset", descending_default=False, per_page_default=200)
         found = await service.list_settings(deps, Scope.of_key(key), _active(active), source, page)
-        return listed(request, [setting_json(s) for s in found.items], page, found)
+        return pagination.page_envelope(request, urls, page, found, [setting_json(s) for s in found.items])
 
     @post(
         "/notification-settings",
@@ -120,7 +113,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         body = await json_object(request, CREATE_FIELDS)
         scope = Scope.of_key(key)
         setting = await service.create_setting(deps, scope, scope.creator(key), body)
-        return answer(request, setting_json(setting))
+        return envelope(request, setting_json(setting))
 
     @get(
         "/notification-settings/{notification_setting_id:str}",
@@ -133,7 +126,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         request: Request[Any, Any, Any], notification_setting_id: FromPath[str]
     ) -> dict[str, Any]:
         setting = await service.get_setting(deps, Scope.of_key(caller(request)), notification_setting_id)
-        return answer(request, setting_json(setting))
+        return envelope(request, setting_json(setting))
 
     @patch(
         "/notification-settings/{notification_setting_id:str}",
@@ -149,7 +142,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         key = caller(request)
         body = await json_object(request, set(FIELDS))
         setting = await service.update_setting(deps, Scope.of_key(key), notification_setting_id, body)
-        return answer(request, setting_json(setting))
+        return envelope(request, setting_json(setting))
 
     @delete(
         "/notification-settings/{notification_setting_id:str}",
@@ -205,7 +198,9 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
             occurred_to=_time(to),
         )
         found = await service.list_notifications(deps, Scope.of_key(key), filters, page)
-        return listed(request, [notification_json(n) for n in found.items], page, found)
+        return pagination.page_envelope(
+            request, urls, page, found, [notification_json(n) for n in found.items]
+        )
 
     @get(
         "/notifications/{notification_id:str}",
@@ -218,7 +213,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         request: Request[Any, Any, Any], notification_id: FromPath[str]
     ) -> dict[str, Any]:
         found = await service.get_notification(deps, Scope.of_key(caller(request)), notification_id)
-        return answer(request, notification_json(found))
+        return envelope(request, notification_json(found))
 
     @get(
         "/notifications/{notification_id:str}/logs",
@@ -235,7 +230,9 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
     ) -> dict[str, Any]:
         page = pagination.page_request(request, "ntflog", descending_default=True)
         found = await service.list_logs(deps, Scope.of_key(caller(request)), notification_id, page)
-        return listed(request, [log_json(entry) for entry in found.items], page, found)
+        return pagination.page_envelope(
+            request, urls, page, found, [log_json(entry) for entry in found.items]
+        )
 
     @post(
         "/notifications/{notification_id:str}/replay",
@@ -249,7 +246,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         request: Request[Any, Any, Any], notification_id: FromPath[str]
     ) -> dict[str, Any]:
         fresh = await service.replay(deps, Scope.of_key(caller(request)), notification_id)
-        return answer(request, {"notification_id": fresh.id})
+        return envelope(request, {"notification_id": fresh.id})
 
     return Router(
         path="/",

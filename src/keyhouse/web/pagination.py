@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Request
 
 from keyhouse.domain.errors import FieldError, InvalidField
@@ -85,6 +86,17 @@ def id_list(field: str, raw: str, prefix: str, what: str) -> frozenset[str]:
     if not ids or not all(is_id(prefix, i) for i in ids):
         raise InvalidField.on(field, f"must be a comma-separated list of {what} ids ({prefix}_…)")
     return frozenset(ids)
+
+
+def page_envelope(
+    request: Request[Any, Any, Any],
+    options: UrlOptions,
+    page: PageRequest,
+    found: Page[Entity],
+    data: list[Any],
+) -> dict[str, Any]:
+    """A list response built by hand: ``data`` and the paginated ``meta``."""
+    return {"data": data, "meta": msgspec.to_builtins(meta(request, options, page, found))}
 
 
 def base_url(request: Request[Any, Any, Any], options: UrlOptions) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, QueryParameter
 
@@ -17,7 +16,7 @@ from keyhouse.services.deps import Deps
 from keyhouse.web import pagination
 from keyhouse.web.bodies import json_object
 from keyhouse.web.guards import HostOptions, make_guard, principal_of
-from keyhouse.web.schemas import ERRORS, meta, with_json_body
+from keyhouse.web.schemas import ERRORS, envelope, with_json_body
 
 CREATE_BODY = with_json_body(
     {
@@ -58,10 +57,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
             grace_period_seconds=body["grace_period_seconds"],
             new_key_expires_at=body.get("new_key_expires_at"),
         )
-        return {
-            "data": rotation_json(rotation, rotated, plaintext),
-            "meta": {"request_id": meta(request).request_id},
-        }
+        return envelope(request, rotation_json(rotation, rotated, plaintext))
 
     @get(
         "/api-keys/{api_key_id:str}/rotations",
@@ -81,10 +77,9 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
         page = pagination.page_request(request, "apkrot", descending_default=True)
         ids = None if id is None else pagination.id_list("id", id, "apkrot", "API key rotation")
         found = await rotations.list_rotations(deps, key, api_key_id, ids, page)
-        return {
-            "data": [rotation_json(r, key) for r in found.items],
-            "meta": msgspec.to_builtins(pagination.meta(request, urls, page, found)),
-        }
+        return pagination.page_envelope(
+            request, urls, page, found, [rotation_json(r, key) for r in found.items]
+        )
 
     @get(
         "/api-keys/{api_key_id:str}/rotations/{rotation_id:str}",
@@ -97,7 +92,7 @@ def make_router(deps: Deps, hosts: HostOptions, urls: pagination.UrlOptions) -> 
     ) -> dict[str, Any]:
         key = caller(request)
         rotation = await rotations.get_rotation(deps, key, api_key_id, rotation_id)
-        return {"data": rotation_json(rotation, key), "meta": {"request_id": meta(request).request_id}}
+        return envelope(request, rotation_json(rotation, key))
 
     return Router(
         path="/",

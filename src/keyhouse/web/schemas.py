@@ -127,6 +127,11 @@ def meta(request: Request[Any, Any, Any]) -> Meta:
     return Meta(request_id=request.state.request_id)
 
 
+def envelope(request: Request[Any, Any, Any], data: Any) -> dict[str, Any]:
+    """Paddle's success envelope for JSON built by hand (``data`` and ``meta.request_id``)."""
+    return {"data": data, "meta": {"request_id": request.state.request_id}}
+
+
 def with_json_body(schema: dict[str, Any]) -> type[Operation]:
     """An OpenAPI operation documenting a JSON body the handler validates itself."""
 
